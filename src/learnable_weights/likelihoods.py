@@ -1,0 +1,149 @@
+r"""Reconstruction terms: the negative log-likelihood of ``x`` given the decoder output.
+
+Every likelihood takes the decoder's raw output (``logits``, the same shape as ``x``: ``(B, ...)``)
+and returns the term **summed over pixels and averaged over the batch**, as the ControlVAE,
+DynamicVAE and 1Konny β-VAE reference codes do (research/baselines.md §0.2). The data-space
+reconstruction is ``sigmoid(logits)`` for all of them.
+
+- ``"bernoulli"``: :math:`\frac1B\sum_b\sum_i \mathrm{BCEWithLogits}(\hat x_{b,i}, x_{b,i})`.
+- ``"gaussian"``: the reference codes' "gaussian" decoder,
+  :math:`\frac1B\sum_b\sum_i (\sigma(\hat x_{b,i}) - x_{b,i})^2`. This is **not** a unit-variance
+  Gaussian negative log-likelihood (that would be half of it plus :math:`\frac D2\ln 2\pi`): it is
+  what the baselines' β values and KL set points were tuned with, so we keep it.
+- ``"sigma-optimal"`` / ``"sigma-learned"``: the calibrated Gaussian decoder of σ-VAE (Rybkin,
+  Daniilidis & Levine, ICML 2021) with one σ shared by all pixels and images,
+  :math:`\frac1B\sum_b\sum_i [\tfrac12((x-\mu)/\sigma)^2 + \ln\sigma + \tfrac12\ln 2\pi]`, with
+  :math:`\mu = \sigma(\hat x)`. *Optimal*: :math:`\ln\sigma = \tfrac12\ln \mathrm{MSE}` over the whole
+  batch, analytic and not detached, as the reference. *Learned*: one ``nn.Parameter`` initialised
+  to 0. Both pass :math:`\ln\sigma` through the reference's soft lower clip
+  :math:`-6 + \mathrm{softplus}(t + 6)`. Unlike the reference (a batch **sum**) we average over the
+  batch like every other term here; this rescales the whole objective by ``1/B`` and changes no
+  stationary point.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "BernoulliLikelihood",
+    "CalibratedGaussianLikelihood",
+    "Likelihood",
+    "SumSquaredErrorLikelihood",
+    "available",
+    "make_likelihood",
+    "softclip",
+]
+
+_HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
+
+
+def softclip(tensor: Tensor, minimum: float) -> Tensor:
+    """The σ-VAE soft lower clip ``minimum + softplus(tensor - minimum)``: always above ``minimum``."""
+    return minimum + F.softplus(tensor - minimum)
+
+
+class Likelihood(nn.Module, ABC):
+    """A reconstruction term. ``forward(logits, x)`` returns ``(nll, extras)``.
+
+    ``nll`` is ``()``: summed over every non-batch dimension, averaged over the batch. ``extras``
+    holds detached scalars worth logging (e.g. ``log_sigma``).
+    """
+
+    name: str = ""
+
+    @abstractmethod
+    def forward(self, logits: Tensor, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """``logits`` and ``x``: ``(B, ...)`` of the same shape."""
+
+    def mean(self, logits: Tensor) -> Tensor:
+        """The reconstruction in data space, ``sigmoid(logits)``, same shape as ``logits``."""
+        return torch.sigmoid(logits)
+
+
+class BernoulliLikelihood(Likelihood):
+    """Binary cross-entropy with logits, summed over pixels, averaged over the batch."""
+
+    name = "bernoulli"
+
+    def forward(self, logits: Tensor, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        nll = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+        return nll, {}
+
+
+class SumSquaredErrorLikelihood(Likelihood):
+    """The reference codes' "gaussian" term: ``sum((sigmoid(logits) - x)^2) / B``."""
+
+    name = "gaussian"
+
+    def forward(self, logits: Tensor, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        nll = (torch.sigmoid(logits) - x).square().sum() / x.shape[0]
+        return nll, {}
+
+
+class CalibratedGaussianLikelihood(Likelihood):
+    """The σ-VAE Gaussian with one shared σ, optimal (analytic) or learned.
+
+    Args:
+        learned: learn ``log_sigma`` (init 0) instead of setting σ² to the batch MSE.
+        min_log_sigma: floor of the soft clip on ``log σ`` (reference: -6).
+
+    The extras report ``log_sigma`` and ``beta_sse_equivalent`` = 2σ², the β of an equivalent
+    summed-squared-error β-VAE (σ-VAE §6.1 of research/baselines.md).
+    """
+
+    log_sigma: nn.Parameter | None
+
+    def __init__(self, learned: bool = False, min_log_sigma: float = -6.0) -> None:
+        super().__init__()
+        self.learned = learned
+        self.name = "sigma-learned" if learned else "sigma-optimal"
+        self.min_log_sigma = float(min_log_sigma)
+        self.log_sigma = nn.Parameter(torch.zeros(())) if learned else None
+
+    def forward(self, logits: Tensor, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        mean = torch.sigmoid(logits)
+        squared_error = (x - mean).square()
+        raw = 0.5 * torch.log(squared_error.mean()) if self.log_sigma is None else self.log_sigma
+        log_sigma = softclip(raw, self.min_log_sigma)
+        per_element = 0.5 * squared_error * torch.exp(-2 * log_sigma) + log_sigma + _HALF_LOG_TWO_PI
+        nll = per_element.sum() / x.shape[0]
+        detached = log_sigma.detach()
+        return nll, {"log_sigma": detached, "beta_sse_equivalent": 2 * torch.exp(2 * detached)}
+
+    def extra_repr(self) -> str:
+        return f"learned={self.learned}, min_log_sigma={self.min_log_sigma}"
+
+
+_LIKELIHOODS: dict[str, Callable[[], Likelihood]] = {
+    "bernoulli": BernoulliLikelihood,
+    "gaussian": SumSquaredErrorLikelihood,
+    "sigma-optimal": lambda: CalibratedGaussianLikelihood(learned=False),
+    "sigma-learned": lambda: CalibratedGaussianLikelihood(learned=True),
+}
+
+
+def available() -> tuple[str, ...]:
+    """The likelihood names `make_likelihood` accepts."""
+    return tuple(_LIKELIHOODS)
+
+
+def make_likelihood(likelihood: str | Likelihood) -> Likelihood:
+    """Returns ``likelihood`` if it is a `Likelihood`, else builds the named one."""
+    if isinstance(likelihood, Likelihood):
+        return likelihood
+    try:
+        factory = _LIKELIHOODS[likelihood]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown likelihood {likelihood!r}; choose one of {list(_LIKELIHOODS)} or pass a "
+            "learnable_weights.likelihoods.Likelihood"
+        ) from None
+    result: Likelihood = factory()
+    return result

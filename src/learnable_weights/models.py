@@ -1,0 +1,141 @@
+"""Name → model registry: L-VAE and the paper's baselines behind one `LVAE` wrapper.
+
+``build(name, encoder, decoder, latent_dim=..., likelihood=..., **options)`` returns a ready
+`LVAE`. ``options`` go to the model's weighting; the defaults are the reference codes' dSprites
+values (research/baselines.md):
+
+================  ===============================================  ===========================
+name              objective                                        defaults
+================  ===============================================  ===========================
+``vae``           R + KL                                           β = 1
+``beta-vae``      R + β·KL (Higgins et al. 2017)                   ``beta=4``
+``annealed-vae``  R + γ·|KL − C(t)| (Burgess et al. 2018)          ``gamma=1000,
+                                                                   capacity_max=25,
+                                                                   capacity_steps=100_000``
+``controlvae``    R + β(t)·KL, positional PI on β                  ``kp=0.01, ki=0.001,
+                                                                   beta_min=1``, KL set point
+                                                                   0.5 + 0.15 per 5000 steps,
+                                                                   max 18
+``dynamicvae``    R + β(t)·KL, incremental PI, averaged KL         ``beta_init=50,
+                                                                   beta_min=0.1, kl_window=5,
+                                                                   set_point_max=20``
+``sigma-vae``     calibrated Gaussian R + KL (Rybkin et al. 2021)  ``likelihood="sigma-optimal"``
+``l-vae``         learned weights over (R, KL)                     provisional anti-bias default
+``mdl-vae``       learned weights over (R, KL per dimension)       provisional anti-bias default
+================  ===============================================  ===========================
+
+Every model but ``sigma-vae`` defaults to the ``"bernoulli"`` likelihood.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from learnable_weights.likelihoods import Likelihood
+from learnable_weights.vae import LVAE
+from learnable_weights.weighted_loss import LearnableWeightedLoss
+from learnable_weights.weighting import (
+    CapacityAnnealing,
+    ControlVAEWeighting,
+    DynamicVAEWeighting,
+    FixedWeighting,
+    LearnedWeighting,
+    Weighting,
+)
+
+__all__ = ["available", "build"]
+
+
+@dataclass(frozen=True)
+class _Spec:
+    make: Callable[..., Weighting]  # (latent_dim, **options) -> Weighting
+    options: frozenset[str]
+    likelihood: str
+
+
+def _keyword_names(target: Callable[..., Any], *excluded: str) -> frozenset[str]:
+    parameters = inspect.signature(target).parameters.values()
+    return frozenset(p.name for p in parameters if p.name not in excluded and p.name != "self")
+
+
+def _fixed(default_beta: float, likelihood: str = "bernoulli") -> _Spec:
+    def make(latent_dim: int, *, beta: float = default_beta) -> Weighting:
+        return FixedWeighting(beta)
+
+    return _Spec(make, frozenset({"beta"}), likelihood)
+
+
+def _learned(per_dimension: bool) -> _Spec:
+    def make(latent_dim: int, **options: Any) -> Weighting:
+        sizes = (1, latent_dim) if per_dimension else (1, 1)
+        loss = LearnableWeightedLoss(names=("recon", "kl"), group_sizes=sizes, **options)
+        return LearnedWeighting(loss)
+
+    options = _keyword_names(LearnableWeightedLoss, "num_terms", "names", "group_sizes")
+    return _Spec(make, options, "bernoulli")
+
+
+def _controller(cls: type[Weighting]) -> _Spec:
+    def make(latent_dim: int, **options: Any) -> Weighting:
+        return cls(**options)
+
+    return _Spec(make, _keyword_names(cls), "bernoulli")
+
+
+_MODELS: dict[str, _Spec] = {
+    "vae": _fixed(1.0),
+    "beta-vae": _fixed(4.0),
+    "annealed-vae": _controller(CapacityAnnealing),
+    "controlvae": _controller(ControlVAEWeighting),
+    "dynamicvae": _controller(DynamicVAEWeighting),
+    "sigma-vae": _fixed(1.0, likelihood="sigma-optimal"),
+    "l-vae": _learned(per_dimension=False),
+    "mdl-vae": _learned(per_dimension=True),
+}
+
+
+def available() -> tuple[str, ...]:
+    """The model names `build` accepts."""
+    return tuple(_MODELS)
+
+
+def build(
+    name: str,
+    encoder: nn.Module,
+    decoder: nn.Module,
+    *,
+    latent_dim: int,
+    likelihood: str | Likelihood | None = None,
+    **options: Any,
+) -> LVAE:
+    """Builds the named model around ``encoder`` and ``decoder``.
+
+    Args:
+        name: one of `available()`.
+        encoder, decoder, latent_dim: as for `LVAE`.
+        likelihood: overrides the model's default likelihood.
+        **options: the weighting's keyword arguments (e.g. ``beta=6`` for ``beta-vae``,
+            ``bias_penalty=0.1`` for ``l-vae``).
+    """
+    try:
+        spec = _MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; available: {list(_MODELS)}") from None
+    unknown = sorted(set(options) - spec.options)
+    if unknown:
+        raise TypeError(
+            f"model {name!r} does not take the option(s) {unknown}; it accepts "
+            f"{sorted(spec.options)}"
+        )
+    return LVAE(
+        encoder,
+        decoder,
+        latent_dim,
+        likelihood=spec.likelihood if likelihood is None else likelihood,
+        weighting=spec.make(latent_dim, **options),
+    )

@@ -1,0 +1,113 @@
+"""Likelihoods: reductions, reference formulas and the σ-VAE properties (research/baselines.md §6)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.distributions import Normal
+
+from learnable_weights.likelihoods import (
+    BernoulliLikelihood,
+    CalibratedGaussianLikelihood,
+    SumSquaredErrorLikelihood,
+    available,
+    make_likelihood,
+    softclip,
+)
+
+
+@pytest.fixture
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 1, 8, 8, generator=generator, dtype=torch.float64)
+    x = torch.rand(6, 1, 8, 8, generator=generator, dtype=torch.float64)
+    return logits, x
+
+
+def test_bernoulli_is_summed_bce_over_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    logits, x = batch
+    nll, extras = BernoulliLikelihood()(logits, x)
+    expected = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / 6
+    assert nll.item() == pytest.approx(expected.item(), rel=1e-12)
+    assert extras == {}
+    # duplicating the batch leaves a batch-mean term unchanged
+    doubled, _ = BernoulliLikelihood()(torch.cat([logits, logits]), torch.cat([x, x]))
+    assert doubled.item() == pytest.approx(nll.item(), rel=1e-12)
+
+
+def test_gaussian_is_reference_sum_of_squared_errors(
+    batch: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    logits, x = batch
+    nll, _ = SumSquaredErrorLikelihood()(logits, x)
+    expected = F.mse_loss(torch.sigmoid(logits), x, reduction="sum") / 6
+    assert nll.item() == pytest.approx(expected.item(), rel=1e-12)
+
+
+def test_optimal_sigma_matches_normal_log_prob(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    logits, x = batch
+    nll, extras = CalibratedGaussianLikelihood(learned=False)(logits, x)
+    mean = torch.sigmoid(logits)
+    log_sigma = softclip(0.5 * torch.log((x - mean).square().mean()), -6.0)
+    expected = -Normal(mean, log_sigma.exp()).log_prob(x).sum() / 6
+    assert nll.item() == pytest.approx(expected.item(), rel=1e-10)
+    assert extras["log_sigma"].item() == pytest.approx(log_sigma.item())
+    sigma2 = math.exp(2 * log_sigma.item())
+    assert extras["beta_sse_equivalent"].item() == pytest.approx(2 * sigma2)
+
+
+def test_softclip() -> None:
+    t = torch.tensor([-100.0, -6.0, 0.0, 20.0], dtype=torch.float64)
+    clipped = softclip(t, -6.0)
+    assert (clipped >= -6.0).all() and clipped[0].item() == pytest.approx(-6.0)
+    assert clipped[3].item() == pytest.approx(20.0, abs=1e-9)
+    assert clipped[1].item() == pytest.approx(-6.0 + math.log(2.0))
+
+
+def test_learned_sigma_converges_to_optimal(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    logits, x = batch
+    learned = CalibratedGaussianLikelihood(learned=True).double()
+    assert learned.log_sigma is not None and learned.log_sigma.item() == 0.0
+    optimizer = torch.optim.Adam(learned.parameters(), lr=0.05)
+    for _ in range(1500):
+        optimizer.zero_grad()
+        learned(logits, x)[0].backward()
+        optimizer.step()
+    # the soft clip only reparameterises the learned σ, so it reaches the unclipped optimum
+    # ½·ln MSE; optimal mode clips that value softly (slightly above it, by softplus's excess)
+    half_log_mse = 0.5 * torch.log((x - torch.sigmoid(logits)).square().mean()).item()
+    _, learned_extras = learned(logits, x)
+    assert learned_extras["log_sigma"].item() == pytest.approx(half_log_mse, abs=1e-4)
+    _, optimal_extras = CalibratedGaussianLikelihood(learned=False)(logits, x)
+    assert optimal_extras["log_sigma"].item() == pytest.approx(
+        softclip(torch.tensor(half_log_mse, dtype=torch.float64), -6.0).item(), abs=1e-9
+    )
+
+
+def test_optimal_sigma_gradient_equals_detached_sigma_gradient(
+    batch: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    """Envelope theorem: at σ* the gradient w.r.t. the mean does not depend on σ's own gradient."""
+    logits, x = batch
+    likelihood = CalibratedGaussianLikelihood(learned=False, min_log_sigma=-100.0)
+    a = logits.clone().requires_grad_(True)
+    likelihood(a, x)[0].backward()
+    b = logits.clone().requires_grad_(True)
+    mean = torch.sigmoid(b)
+    log_sigma = 0.5 * torch.log((x - mean).square().mean()).detach()
+    nll = (0.5 * (x - mean).square() * torch.exp(-2 * log_sigma) + log_sigma).sum() / 6
+    nll.backward()
+    assert a.grad is not None and b.grad is not None
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-8, atol=1e-12)
+
+
+def test_registry_and_errors() -> None:
+    assert set(available()) == {"bernoulli", "gaussian", "sigma-optimal", "sigma-learned"}
+    assert isinstance(make_likelihood("sigma-learned"), CalibratedGaussianLikelihood)
+    custom = BernoulliLikelihood()
+    assert make_likelihood(custom) is custom
+    with pytest.raises(ValueError, match="unknown likelihood 'mse'"):
+        make_likelihood("mse")

@@ -1,0 +1,159 @@
+"""The model registry: every baseline builds, trains through the same wrapper and resumes exactly."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from torch import nn
+
+from learnable_weights import LVAE, models
+from learnable_weights.likelihoods import CalibratedGaussianLikelihood
+from learnable_weights.weighting import (
+    CapacityAnnealing,
+    ControlVAEWeighting,
+    DynamicVAEWeighting,
+    FixedWeighting,
+    LearnedWeighting,
+)
+
+D = 3
+
+
+def _networks() -> tuple[nn.Module, nn.Module]:
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(36, 32), nn.ReLU(), nn.Linear(32, 2 * D))
+    decoder = nn.Sequential(
+        nn.Linear(D, 32), nn.ReLU(), nn.Linear(32, 36), nn.Unflatten(1, (1, 6, 6))
+    )
+    return encoder, decoder
+
+
+def _data() -> torch.Tensor:
+    return (torch.rand(64, 1, 6, 6, generator=torch.Generator().manual_seed(0)) > 0.6).float()
+
+
+def test_available_lists_the_paper_models() -> None:
+    assert models.available() == (
+        "vae",
+        "beta-vae",
+        "annealed-vae",
+        "controlvae",
+        "dynamicvae",
+        "sigma-vae",
+        "l-vae",
+        "mdl-vae",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "weighting_cls", "beta"),
+    [
+        ("vae", FixedWeighting, 1.0),
+        ("beta-vae", FixedWeighting, 4.0),
+        ("annealed-vae", CapacityAnnealing, None),
+        ("controlvae", ControlVAEWeighting, None),
+        ("dynamicvae", DynamicVAEWeighting, None),
+        ("sigma-vae", FixedWeighting, 1.0),
+        ("l-vae", LearnedWeighting, 1.0),
+        ("mdl-vae", LearnedWeighting, None),
+    ],
+)
+def test_each_model_builds_with_reference_defaults_and_trains(
+    name: str, weighting_cls: type[nn.Module], beta: float | None
+) -> None:
+    torch.manual_seed(0)
+    model = models.build(name, *_networks(), latent_dim=D)
+    assert isinstance(model, LVAE) and isinstance(model.weighting, weighting_cls)
+    if beta is not None:
+        assert model.weighting(torch.tensor(1.0), torch.ones(D)).beta.reshape(-1)[0].item() == beta
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    data = _data()
+    before = [p.detach().clone() for p in model.parameters()]
+    for _ in range(5):
+        out = model(data)
+        assert torch.isfinite(out.loss)
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    expected_beta_shape = (D,) if name == "mdl-vae" else ()
+    assert out.beta.shape == expected_beta_shape
+
+
+def test_defaults_follow_the_reference_runs() -> None:
+    annealed = models.build("annealed-vae", *_networks(), latent_dim=D).weighting
+    assert isinstance(annealed, CapacityAnnealing)
+    assert (annealed.gamma, annealed.capacity_max, annealed.capacity_steps) == (
+        1000.0,
+        25.0,
+        100_000,
+    )
+    control = models.build("controlvae", *_networks(), latent_dim=D).weighting
+    assert isinstance(control, ControlVAEWeighting)
+    assert (control.kp, control.ki, control.beta_min, control.set_point_max) == (
+        0.01,
+        0.001,
+        1.0,
+        18.0,
+    )
+    dynamic = models.build("dynamicvae", *_networks(), latent_dim=D).weighting
+    assert isinstance(dynamic, DynamicVAEWeighting)
+    assert (dynamic.beta_init, dynamic.beta_min, dynamic.kl_window, dynamic.set_point_max) == (
+        50.0,
+        0.1,
+        5,
+        20.0,
+    )
+    sigma = models.build("sigma-vae", *_networks(), latent_dim=D)
+    assert (
+        isinstance(sigma.likelihood, CalibratedGaussianLikelihood) and not sigma.likelihood.learned
+    )
+
+
+def test_options_and_likelihood_override() -> None:
+    model = models.build("beta-vae", *_networks(), latent_dim=D, beta=6.0, likelihood="gaussian")
+    assert isinstance(model.weighting, FixedWeighting) and model.weighting.beta == 6.0
+    assert model.likelihood.name == "gaussian"
+    lvae = models.build("l-vae", *_networks(), latent_dim=D, bias_penalty=0.1)
+    assert isinstance(lvae.weighting, LearnedWeighting) and lvae.weighting.loss.bias_penalty == 0.1
+
+
+def test_build_errors() -> None:
+    with pytest.raises(ValueError, match="unknown model 'beta_vae'; available"):
+        models.build("beta_vae", *_networks(), latent_dim=D)
+    with pytest.raises(TypeError, match=r"does not take the option\(s\) \['gamma'\]"):
+        models.build("controlvae", *_networks(), latent_dim=D, gamma=3.0)
+
+
+@pytest.mark.parametrize("name", ["controlvae", "dynamicvae", "annealed-vae", "l-vae"])
+def test_checkpoint_resumes_training_exactly(name: str) -> None:
+    data = _data()
+
+    def run(model: LVAE, optimizer: torch.optim.Optimizer, steps: int) -> list[float]:
+        betas = []
+        for _ in range(steps):
+            out = model(data)
+            optimizer.zero_grad()
+            out.loss.backward()
+            optimizer.step()
+            betas.append(out.beta.item())
+        return betas
+
+    torch.manual_seed(0)
+    model = models.build(name, *_networks(), latent_dim=D)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    run(model, optimizer, 6)
+    buffer = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, buffer)
+    rng = torch.get_rng_state()
+    uninterrupted = run(model, optimizer, 6)
+
+    buffer.seek(0)
+    checkpoint = torch.load(buffer)
+    resumed = models.build(name, *_networks(), latent_dim=D)
+    resumed.load_state_dict(checkpoint["model"])
+    resumed_optimizer = torch.optim.Adam(resumed.parameters(), lr=1e-3)
+    resumed_optimizer.load_state_dict(checkpoint["optimizer"])
+    torch.set_rng_state(rng)
+    assert run(resumed, resumed_optimizer, 6) == uninterrupted
