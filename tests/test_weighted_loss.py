@@ -40,7 +40,9 @@ def test_liebel_objective_matches_hand_computation() -> None:
     total = criterion(*(torch.tensor(t, dtype=torch.float64) for t in terms))
     s = criterion.log_variances.tolist()
     # L/(2c²) + ln(1 + c²) with c² = e^s (Liebel & Körner 2018)
-    expected = sum(li / (2 * math.exp(si)) + math.log1p(math.exp(si)) for si, li in zip(s, terms))
+    expected = sum(
+        li / (2 * math.exp(si)) + math.log1p(math.exp(si)) for si, li in zip(s, terms, strict=False)
+    )
     assert total.item() == pytest.approx(expected, rel=1e-12)
 
 
@@ -148,7 +150,9 @@ def test_group_sizes_give_per_element_weights_and_term_level_regularizer() -> No
     kl = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
     total = criterion(torch.tensor(5.0, dtype=torch.float64), kl)
     s = [0.0, 1.0, 2.0, 3.0]
-    weighted = 0.5 * 5.0 + sum(0.5 * math.exp(-si) * k for si, k in zip(s[1:], [0.1, 0.2, 0.3]))
+    weighted = 0.5 * 5.0 + sum(
+        0.5 * math.exp(-si) * k for si, k in zip(s[1:], [0.1, 0.2, 0.3], strict=False)
+    )
     term_means = [0.0, 2.0]
     reg = 0.5 * ((term_means[0] - 1.0) ** 2 + (term_means[1] - 1.0) ** 2)
     assert total.item() == pytest.approx(weighted + 0.5 * sum(s) + reg, rel=1e-12)

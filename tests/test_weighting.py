@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -86,7 +87,7 @@ def test_capacity_resumes_from_checkpoint() -> None:
 def test_controlvae_raises_beta_while_kl_is_above_set_point() -> None:
     weighting = ControlVAEWeighting()
     betas = [weighting(torch.tensor(1.0), _kl(30.0)).beta.item() for _ in range(200)]
-    assert all(b2 > b1 for b1, b2 in zip(betas, betas[1:], strict=False))
+    assert all(b2 > b1 for b1, b2 in itertools.pairwise(betas))
 
 
 def test_controlvae_lowers_beta_to_its_minimum_and_stays() -> None:
@@ -94,7 +95,7 @@ def test_controlvae_lowers_beta_to_its_minimum_and_stays() -> None:
     weighting.integral.fill_(0.5)
     weighting.previous_unclamped.fill_(1.5)
     betas = [weighting(torch.tensor(1.0), _kl(0.0)).beta.item() for _ in range(3000)]
-    assert all(b2 <= b1 + 1e-7 for b1, b2 in zip(betas, betas[1:], strict=False))
+    assert all(b2 <= b1 + 1e-7 for b1, b2 in itertools.pairwise(betas))
     assert min(betas) >= 1.0
     assert betas[-1] == pytest.approx(1.0)
 
@@ -205,7 +206,7 @@ def test_dynamicvae_constant_zero_error_keeps_beta() -> None:
     assert betas == pytest.approx([3.0] * 20)
     rising = DynamicVAEWeighting(kl_window=1, beta_init=3.0)
     betas = [rising(torch.tensor(1.0), _kl(5.0)).beta.item() for _ in range(20)]
-    assert all(b2 > b1 for b1, b2 in zip(betas, betas[1:], strict=False))
+    assert all(b2 > b1 for b1, b2 in itertools.pairwise(betas))
 
 
 def test_dynamicvae_set_point_schedule_matches_reference_loop() -> None:
