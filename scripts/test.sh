@@ -6,4 +6,4 @@ source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 lw_setup_env "dev,metrics,data"
 python -m pip install --quiet --no-deps "disentanglement-lib==1.5"
 python -m pip install --quiet absl-py six
-python -m pytest "$@"
+LW_REQUIRE_REFERENCE=1 python -m pytest "$@"

@@ -149,6 +149,7 @@ class LearnableWeightedLoss(nn.Module):
 
     log_variances: nn.Parameter
     _group_index: Tensor
+    _group_counts: Tensor
 
     def __init__(
         self,
@@ -198,6 +199,8 @@ class LearnableWeightedLoss(nn.Module):
             torch.arange(len(self.names)), torch.tensor(self.group_sizes)
         )
         self.register_buffer("_group_index", group_index, persistent=False)
+        group_counts = torch.tensor(self.group_sizes, dtype=torch.float32)
+        self.register_buffer("_group_counts", group_counts, persistent=False)
         element_names = [
             name if size == 1 else f"{name}[{j}]"
             for name, size in zip(self.names, self.group_sizes, strict=True)
@@ -307,10 +310,8 @@ class LearnableWeightedLoss(nn.Module):
     def _term_means(self, log_vars: Tensor) -> Tensor:
         if all(size == 1 for size in self.group_sizes):
             return log_vars
-        sums = log_vars.new_zeros(len(self.names)).index_add(
-            0, self._group_index.to(log_vars.device), log_vars
-        )
-        return sums / torch.tensor(self.group_sizes, dtype=log_vars.dtype, device=log_vars.device)
+        sums = log_vars.new_zeros(len(self.names)).index_add(0, self._group_index, log_vars)
+        return sums / self._group_counts.to(log_vars.dtype)
 
     def _split(self, flat: Tensor) -> dict[str, Tensor]:
         parts = torch.split(flat, list(self.group_sizes))

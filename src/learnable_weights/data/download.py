@@ -1,0 +1,394 @@
+"""Fetching official dataset files: resumable, verified, atomic, and run once across processes.
+
+A :class:`RemoteFile` describes one official file: where it comes from (a plain HTTP(S) URL or
+a Google Drive file id), its published checksum if one exists, and its expected size.
+:func:`fetch` brings it into a dataset folder:
+
+* partial data lives only in ``<file>.part``; an interrupted HTTP transfer resumes from it with a
+  ``Range`` request (also on the next run);
+* the published checksum (SHA-256 or MD5) is verified; a mismatch deletes the part file;
+* where no checksum is published, the size is checked, the SHA-256 of this first download is
+  recorded in ``<file>.sha256`` and an :class:`UnverifiedDownloadWarning` is issued;
+* the finished file appears by an atomic rename, so a half file never sits at ``<file>``;
+* concurrent processes (e.g. several ranks under ``torchrun``) download once, under a file lock
+  ``<file>.lock`` (the ``filelock`` package);
+* Google Drive files go through ``gdown``; with a mirror (argument or
+  ``$LEARNABLE_WEIGHTS_MIRROR``) every file is read from ``<mirror>/<dataset>/<file>`` instead;
+* when a download is refused, :class:`DownloadError` says which file to get, from where, and
+  where to put it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import importlib
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from learnable_weights.data.cache import (
+    FILE_MODE,
+    DatasetFormatError,
+    atomic_output,
+    mirror_base_url,
+)
+
+__all__ = [
+    "DRIVE_DOWNLOAD_URL",
+    "ChecksumMismatchError",
+    "DatasetFileMissingError",
+    "DatasetFormatError",
+    "DownloadError",
+    "RemoteFile",
+    "UnverifiedDownloadWarning",
+    "fetch",
+    "file_digest",
+    "require",
+]
+
+_LOG = logging.getLogger(__name__)
+
+DRIVE_DOWNLOAD_URL = "https://drive.google.com/uc?id={id}"
+"""The URL given to ``gdown`` for a Drive file id (gdown handles the confirm-token flow)."""
+
+DRIVE_SHARE_URL = "https://drive.google.com/file/d/{id}/view"
+"""The page a person opens to download a Drive file by hand."""
+
+RETRY_DELAY_S = 1.0
+"""Wait before the first resumption of a failed transfer; it doubles for each further one."""
+
+_CHUNK_BYTES = 1 << 20
+_USER_AGENT = "learnable-weights (https://pypi.org/project/learnable-weights)"
+
+
+class DownloadError(RuntimeError):
+    """A file could not be downloaded; the message says what to fetch by hand and where."""
+
+
+class ChecksumMismatchError(DownloadError):
+    """A downloaded file did not match its published checksum or size (the part file is deleted)."""
+
+
+class DatasetFileMissingError(FileNotFoundError):
+    """A dataset file is absent and downloading was not allowed (``download=False``)."""
+
+
+class UnverifiedDownloadWarning(UserWarning):
+    """A file was downloaded for which no checksum is published, so it could not be verified."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One official dataset file.
+
+    Attributes:
+        dataset: the dataset's cache folder name (also the mirror sub-folder), e.g. ``"dsprites"``.
+        filename: the official file name, kept on disk unchanged.
+        url: plain HTTP(S) download URL, or ``None`` for Drive files.
+        drive_id: Google Drive file id, or ``None`` for plain HTTP files.
+        sha256: published SHA-256 in hex, if any.
+        md5: published MD5 in hex, if any (used only when no SHA-256 is known).
+        size: exact size in bytes, if known.
+        min_size: a lower bound on the size in bytes when only that is known (e.g. the raw
+            pixel payload of an uncompressed archive).
+    """
+
+    dataset: str
+    filename: str
+    url: str | None = None
+    drive_id: str | None = None
+    sha256: str | None = None
+    md5: str | None = None
+    size: int | None = None
+    min_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.url is None) == (self.drive_id is None):
+            raise ValueError(f"{self.filename}: give exactly one of url= and drive_id=")
+
+    @property
+    def source(self) -> str:
+        """Where a person can get the file by hand (a URL or a Drive page)."""
+        if self.drive_id is not None:
+            return DRIVE_SHARE_URL.format(id=self.drive_id)
+        assert self.url is not None
+        return self.url
+
+    @property
+    def verifiable(self) -> bool:
+        """Whether a checksum is published for this file."""
+        return self.sha256 is not None or self.md5 is not None
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(_CHUNK_BYTES), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def require(
+    remote: RemoteFile,
+    root: Path,
+    *,
+    download: bool,
+    mirror: str | None = None,
+    quiet: bool = False,
+) -> Path:
+    """Path of ``remote`` inside ``root``, downloading it first if absent and ``download``.
+
+    Raises:
+        DatasetFileMissingError: the file is absent and ``download`` is false.
+        DownloadError: the download failed (the message says how to get the file by hand).
+    """
+    target = root / remote.filename
+    if target.is_file():
+        return target
+    if not download:
+        raise DatasetFileMissingError(
+            f"{target} does not exist. Pass download=True to fetch it, or download "
+            f"{remote.filename} yourself from {remote.source} and put it at {target}."
+        )
+    return fetch(remote, root, mirror=mirror, quiet=quiet)
+
+
+def fetch(
+    remote: RemoteFile,
+    root: Path,
+    *,
+    mirror: str | None = None,
+    retries: int = 3,
+    timeout: float = 60.0,
+    quiet: bool = False,
+) -> Path:
+    """Download ``remote`` into ``root`` (if not already there) and return its path.
+
+    Args:
+        remote: the file to fetch.
+        root: the dataset folder; created if needed.
+        mirror: base URL of a mirror; files are read from ``<mirror>/<dataset>/<file>``.
+            Defaults to ``$LEARNABLE_WEIGHTS_MIRROR``; unset means the official source.
+        retries: how many times an interrupted HTTP transfer is resumed before giving up
+            (the part file is kept, so a later call resumes too).
+        timeout: socket timeout in seconds for plain HTTP transfers.
+        quiet: no progress bars (tqdm's for HTTP, if installed, and gdown's).
+
+    Raises:
+        DownloadError: the transfer was refused or kept failing.
+        ChecksumMismatchError: the data did not match the published checksum or size.
+    """
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / remote.filename
+    with _exclusive(target):
+        if target.is_file():  # another process finished it while we waited for the lock
+            return target
+        part = target.with_name(target.name + ".part")
+        base = mirror_base_url(mirror)
+        if base is not None:
+            url = f"{base}/{remote.dataset}/{remote.filename}"
+            _LOG.info("downloading %s from mirror %s", remote.filename, url)
+            _http_download(remote, url, part, target, retries=retries, timeout=timeout, quiet=quiet)
+        elif remote.url is not None:
+            _LOG.info("downloading %s from %s", remote.filename, remote.url)
+            _http_download(
+                remote, remote.url, part, target, retries=retries, timeout=timeout, quiet=quiet
+            )
+        else:
+            _drive_download(remote, part, target, quiet=quiet)
+        _verify(remote, part, target)
+        os.chmod(part, FILE_MODE)  # gdown's temporary files are private (0600)
+        os.replace(part, target)
+    return target
+
+
+@contextlib.contextmanager
+def _exclusive(target: Path) -> Iterator[None]:
+    try:
+        import filelock
+    except ImportError as error:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            'Downloading datasets needs filelock: pip install "learnable-weights[data]"'
+        ) from error
+    with filelock.FileLock(str(target) + ".lock"):
+        yield
+
+
+def _manual_instructions(remote: RemoteFile, target: Path) -> str:
+    return (
+        f"Download {remote.filename} by hand from {remote.source} and put it at {target} "
+        "(or point $LEARNABLE_WEIGHTS_MIRROR at a mirror), then run again."
+    )
+
+
+def _http_download(
+    remote: RemoteFile,
+    url: str,
+    part: Path,
+    target: Path,
+    *,
+    retries: int,
+    timeout: float,
+    quiet: bool,
+) -> None:
+    """Transfer ``url`` into ``part``, resuming with ``Range`` requests after interruptions."""
+    for attempt in range(retries + 1):
+        try:
+            if _http_transfer(url, part, timeout=timeout, quiet=quiet):
+                return
+            reason = "the connection closed before the announced length was received"
+        except urllib.error.HTTPError as error:
+            raise DownloadError(
+                f"Downloading {remote.filename} from {url} failed: HTTP {error.code} "
+                f"{error.reason}. {_manual_instructions(remote, target)}"
+            ) from error
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+            reason = f"{type(error).__name__}: {error}"
+        _LOG.warning(
+            "transfer of %s failed (%s); attempt %d of %d",
+            remote.filename,
+            reason,
+            attempt + 1,
+            retries + 1,
+        )
+        if attempt < retries:
+            time.sleep(RETRY_DELAY_S * 2**attempt)
+    received = part.stat().st_size if part.exists() else 0
+    kept = (
+        f"; {received} bytes are kept in {part} and the next attempt resumes from there"
+        if received
+        else ""
+    )
+    raise DownloadError(
+        f"Downloading {remote.filename} from {url} failed or was interrupted ({reason}){kept}. "
+        + _manual_instructions(remote, target)
+    )
+
+
+def _http_transfer(url: str, part: Path, *, timeout: float, quiet: bool) -> bool:
+    """One HTTP request appending to ``part``; returns whether the whole file has arrived."""
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and offset:  # nothing left to send: the part file is complete
+            return True
+        raise
+    with response:
+        resumed = offset > 0 and response.status == 206
+        announced = response.headers.get("Content-Length")
+        start = offset if resumed else 0
+        total = None if announced is None else start + int(announced)
+        received = 0
+        with (
+            open(part, "ab" if resumed else "wb") as stream,
+            _progress(part.name.removesuffix(".part"), total, start, quiet) as advance,
+        ):
+            try:
+                for block in _blocks(response):
+                    stream.write(block)
+                    received += len(block)
+                    advance(len(block))
+            finally:
+                stream.flush()
+                os.fsync(stream.fileno())
+    return announced is None or received >= int(announced)
+
+
+@contextlib.contextmanager
+def _progress(
+    name: str, total: int | None, initial: int, quiet: bool
+) -> Iterator[Callable[[int], object]]:
+    """A byte progress bar (tqdm, if installed and not ``quiet``); yields its update function."""
+    try:
+        tqdm = None if quiet else importlib.import_module("tqdm.auto").tqdm
+    except ImportError:
+        tqdm = None
+    if tqdm is None:
+        yield lambda count: None
+        return
+    with tqdm(
+        total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=name
+    ) as bar:
+        yield bar.update
+
+
+def _blocks(response: Any) -> Iterator[bytes]:
+    while block := response.read(_CHUNK_BYTES):
+        yield block
+
+
+def _drive_download(remote: RemoteFile, part: Path, target: Path, *, quiet: bool) -> None:
+    """Fetch a Google Drive file into ``part`` with gdown (which resumes its own partial file)."""
+    try:
+        import gdown
+    except ImportError as error:
+        raise ImportError(
+            f"Downloading {remote.filename} from Google Drive needs gdown: "
+            'pip install "learnable-weights[data]". ' + _manual_instructions(remote, target)
+        ) from error
+    url = DRIVE_DOWNLOAD_URL.format(id=remote.drive_id)
+    try:
+        result = gdown.download(url=url, output=str(part), quiet=quiet, resume=True)
+    except Exception as error:  # gdown raises its own, requests' and OS errors alike
+        raise DownloadError(
+            f"Google Drive refused or failed the download of {remote.filename} "
+            f"({type(error).__name__}: {error}). Drive often limits large files to a few "
+            f"downloads a day. {_manual_instructions(remote, target)}"
+        ) from error
+    if result is None or not part.is_file():
+        raise DownloadError(
+            f"gdown did not produce {remote.filename}. {_manual_instructions(remote, target)}"
+        )
+
+
+def _verify(remote: RemoteFile, part: Path, target: Path) -> None:
+    """Check size and checksum of the finished ``part``; delete it on mismatch."""
+    size = part.stat().st_size
+    problem: str | None = None
+    if remote.size is not None and size != remote.size:
+        problem = f"it has {size} bytes, expected {remote.size}"
+    elif remote.min_size is not None and size < remote.min_size:
+        problem = f"it has {size} bytes, expected at least {remote.min_size}"
+    elif remote.sha256 is not None:
+        actual = file_digest(part, "sha256")
+        if actual != remote.sha256:
+            problem = f"its SHA-256 is {actual}, expected {remote.sha256}"
+    elif remote.md5 is not None:
+        actual = file_digest(part, "md5")
+        if actual != remote.md5:
+            problem = f"its MD5 is {actual}, expected {remote.md5}"
+    if problem is not None:
+        part.unlink()
+        raise ChecksumMismatchError(
+            f"The download of {remote.filename} is corrupt: {problem}. The partial file was "
+            f"deleted; run again to retry. {_manual_instructions(remote, target)}"
+        )
+    if not remote.verifiable:
+        digest = file_digest(part, "sha256")
+        record = target.with_name(target.name + ".sha256")
+        with atomic_output(record) as stream:
+            stream.write(f"{digest}  {remote.filename}\n".encode())
+        checked = " (only its size was checked)" if remote.min_size or remote.size else ""
+        warnings.warn(
+            f"No checksum is published for {remote.filename}, so the download of {size} bytes "
+            f"could not be verified{checked}. Its SHA-256 {digest} is recorded in {record}.",
+            UnverifiedDownloadWarning,
+            stacklevel=4,
+        )

@@ -1,0 +1,587 @@
+"""``evaluate``: disentanglement_lib's evaluation pipeline for one representation, in one call.
+
+For each chosen metric, as disentanglement_lib's ``evaluation/evaluate.py`` with the configs of
+its unsupervised study (``config/unsupervised_study_v1/metric_configs``; research/metrics.md §1.4,
+§15): a fresh ``numpy.random.RandomState(seed)``; for the array-level metrics a training set (and
+then a test set) sampled as ``utils.generate_batch_factor_code`` does (``dataset.sample`` in chunks
+of 16 points); then the metric with the study's settings. IRS uses its sample config
+(``config/sample/irs/irs.gin``), which the study does not include.
+
+What we do differently (the draws and the metric arithmetic are the reference's):
+
+- On an accelerator, observations are encoded in large batches (``batch_size`` per call, on
+  ``device`` for an ``nn.Module``) instead of the reference's 16 or 64; the draws from the random
+  state keep their order. The codes stay bitwise equal only if the representation rounds each
+  code the same whatever the batch size, which many kernels do not (BLAS and convolutions pick
+  their blocking by size): then scores can move in their last digits (docs/metrics/index.md).
+  On a CPU the default is the reference's own call sizes, which were also the fastest there.
+- The array-level metrics share the sampled sets: with the same seed, ``num_train`` and chunk size
+  they would each draw the same points, so those are drawn and encoded once.
+- DCI's trees take their seeds from a private ``RandomState(seed)`` stream (the reference's
+  results after ``np.random.seed(seed)``). disentanglement_lib's pipeline leaves numpy's global
+  state unseeded there, so its DCI depends on whatever state the process is in.
+
+Global state is left as it was found: numpy's global random state, TF32
+(``torch.backends.cuda.matmul.allow_tf32``, ``torch.backends.cudnn.allow_tf32``, the float32
+matmul precision) and autocast are off during the evaluation and restored after it, and an
+``nn.Module`` is put in eval mode (and on ``device``) and back.
+
+This module also holds the encoding and duck-type helpers shared by the sampling metrics.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+
+from learnable_weights.metrics._versions import installed_versions
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "HEADLINE_KEYS",
+    "STUDY_SETTINGS",
+    "Evaluation",
+    "GroundTruthData",
+    "encode",
+    "evaluate",
+    "sample_codes_and_factors",
+]
+
+Representation = Callable[[Any], Any]
+
+
+@runtime_checkable
+class GroundTruthData(Protocol):
+    """disentanglement_lib's ground-truth dataset duck type (research/datasets.md §8).
+
+    Factors are integer classes ``(n, K)``; observations ``(n, C, H, W)`` (numpy or torch).
+    Everything random is drawn from the given ``RandomState``.
+    """
+
+    @property
+    def num_factors(self) -> int: ...
+
+    def sample_factors(self, num: int, random_state: np.random.RandomState) -> Any: ...
+
+    def sample_observations_from_factors(
+        self, factors: Any, random_state: np.random.RandomState
+    ) -> Any: ...
+
+    def sample(self, num: int, random_state: np.random.RandomState) -> tuple[Any, Any]: ...
+
+    def sample_observations(self, num: int, random_state: np.random.RandomState) -> Any: ...
+
+
+#: The metrics :func:`evaluate` runs by default: the unsupervised study's supervised metrics and
+#: IRS.
+DEFAULT_METRICS: tuple[str, ...] = (
+    "beta_vae",
+    "factor_vae",
+    "mig",
+    "dci",
+    "sap",
+    "modularity_explicitness",
+    "irs",
+)
+
+#: Settings per metric, from disentanglement_lib's ``unsupervised_study_v1`` metric configs
+#: (``irs``: ``config/sample/irs/irs.gin``). ``batch_size`` is the reference's: pairs per point
+#: (BetaVAE), observations per point (FactorVAE), or the chunk size of the sampled sets.
+STUDY_SETTINGS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "beta_vae": {"batch_size": 64, "num_train": 10000, "num_eval": 5000},
+        "factor_vae": {
+            "batch_size": 64,
+            "num_train": 10000,
+            "num_eval": 5000,
+            "num_variance_estimate": 10000,
+            "prune_threshold": 0.05,
+        },
+        "mig": {"num_train": 10000, "batch_size": 16, "num_bins": 20},
+        "dci": {"num_train": 10000, "num_test": 5000, "batch_size": 16, "mode": "exact"},
+        "sap": {
+            "num_train": 10000,
+            "num_test": 5000,
+            "batch_size": 16,
+            "continuous_factors": False,
+        },
+        "modularity_explicitness": {
+            "num_train": 10000,
+            "num_test": 5000,
+            "batch_size": 16,
+            "num_bins": 20,
+        },
+        "irs": {"num_train": 10000, "batch_size": 16, "diff_quantile": 0.99, "num_bins": 20},
+    }
+)
+
+#: The key of each metric's headline score in its result.
+HEADLINE_KEYS: Mapping[str, str] = MappingProxyType(
+    {
+        "beta_vae": "eval_accuracy",
+        "factor_vae": "eval_accuracy",
+        "mig": "discrete_mig",
+        "dci": "disentanglement",
+        "sap": "SAP_score",
+        "modularity_explicitness": "modularity_score",
+        "irs": "IRS",
+    }
+)
+
+# Settings that are the metric function's own keyword arguments (the rest drive the sampling).
+_METRIC_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "mig": ("num_bins",),
+        "dci": ("mode",),
+        "sap": ("continuous_factors",),
+        "modularity_explicitness": ("num_bins",),
+        "irs": ("diff_quantile", "num_bins"),
+    }
+)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What :func:`evaluate` returns.
+
+    Attributes:
+        scores: per metric, the metric's result (disentanglement_lib's keys and the breakdowns).
+        settings: per metric, the settings it ran with.
+        seed: the seed of every metric's ``RandomState`` (and of DCI's trees).
+        versions: the library versions the numbers depend on.
+        seconds: wall-clock seconds per metric, sampling and encoding included (a set shared by
+            several metrics is counted for the first).
+    """
+
+    scores: dict[str, dict[str, Any]]
+    settings: dict[str, dict[str, Any]]
+    seed: int
+    versions: dict[str, str | None]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def headline(self) -> dict[str, float]:
+        """``{metric: headline score}``, e.g. ``{"mig": 0.31, "dci": 0.52, ...}``."""
+        return {name: float(self.scores[name][HEADLINE_KEYS[name]]) for name in self.scores}
+
+    def scalars(self) -> dict[str, float]:
+        """Every scalar score as ``{"metric/key": value}``, for logging."""
+        return {
+            f"{name}/{key}": float(value)
+            for name, result in self.scores.items()
+            for key, value in result.items()
+            if isinstance(value, (int, float, np.integer, np.floating))
+        }
+
+
+def evaluate(
+    dataset: GroundTruthData,
+    representation_fn: Representation | nn.Module,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    batch_size: int | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Evaluation:
+    """Runs disentanglement metrics on a representation of a ground-truth dataset.
+
+    Args:
+        dataset: a ground-truth dataset (:class:`GroundTruthData`; e.g. ``learnable_weights.data``).
+        representation_fn: a function from observations ``(n, C, H, W)`` to codes ``(n, D)``, or
+            an ``nn.Module``: then its ``representation`` method if it has one (as
+            :class:`~learnable_weights.LVAE`), else its forward; a returned ``(mean, ...)`` tuple
+            or ``torch.distributions.Normal`` gives its mean.
+        metrics: names from :data:`DEFAULT_METRICS`, in the order to run them.
+        seed: seed of the fresh ``RandomState`` each metric gets (disentanglement_lib's
+            ``evaluation.random_seed``), and of DCI's trees.
+        device: where an ``nn.Module`` runs (default: where its parameters are); observations are
+            moved there. Ignored for a plain function.
+        batch_size: observations per encoder call. By default 4096 for an ``nn.Module`` on an
+            accelerator; otherwise the reference's own call sizes (64 observations for BetaVAE
+            and FactorVAE, 16 for the sampled sets), which were the fastest on a 2-core CPU. For
+            a plain function that runs on a GPU, pass a large value.
+        settings: per-metric overrides of :data:`STUDY_SETTINGS`, e.g.
+            ``{"dci": {"mode": "fast"}, "mig": {"num_train": 2000}}``.
+
+    Returns:
+        :class:`Evaluation` with the scores, settings, seed and library versions.
+
+    Raises:
+        ValueError: unknown metric or setting names, a bad seed or batch size.
+        TypeError: ``dataset`` lacks the ground-truth methods a chosen metric needs.
+    """
+    chosen = _check_metrics(metrics)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(
+            f"seed must be an int in [0, 2**32), as numpy's RandomState needs; got {seed!r}"
+        )
+    resolved = _resolve_settings(chosen, settings or {})
+    module = representation_fn if isinstance(representation_fn, nn.Module) else None
+    if batch_size is not None:
+        check_count("batch_size", batch_size)
+    scores: dict[str, dict[str, Any]] = {}
+    seconds: dict[str, float] = {}
+    with _evaluation_state(module):
+        represent: Representation = representation_fn
+        on_accelerator = False
+        if module is not None:
+            represent = wrapped = _ModuleRepresentation(module, device)
+            on_accelerator = wrapped.device.type != "cpu"
+        if batch_size is None and on_accelerator:
+            batch_size = 4096
+        sets = _SampledSets(dataset, represent, int(seed), batch_size)
+        for name in chosen:
+            start = time.perf_counter()
+            scores[name] = dict(_run_metric(name, resolved[name], sets, int(seed)))
+            seconds[name] = time.perf_counter() - start
+    versions = dict(installed_versions())
+    versions["learnable-weights"] = _package_version()
+    versions["python"] = platform.python_version()
+    return Evaluation(
+        scores=scores, settings=resolved, seed=int(seed), versions=versions, seconds=seconds
+    )
+
+
+def sample_codes_and_factors(
+    dataset: GroundTruthData,
+    representation_fn: Representation,
+    num_points: int,
+    random_state: np.random.RandomState,
+    *,
+    batch_size: int = 16,
+    encode_batch_size: int = 16,
+) -> tuple[NDArray[Any], NDArray[np.int64]]:
+    """Codes ``(num_points, D)`` and factors ``(num_points, K)`` of random points.
+
+    Draws as disentanglement_lib's ``generate_batch_factor_code``: ``dataset.sample(n, rs)`` in
+    chunks of ``batch_size`` (which fixes the random stream), but encodes ``encode_batch_size``
+    observations per call (default: 16, the reference's; use thousands on a GPU). Rows are points (the reference returns the transposes).
+    """
+    check_dataset(dataset, ("sample",))
+    check_random_state(random_state)
+    check_count("num_points", num_points)
+    check_count("batch_size", batch_size)
+    check_count("encode_batch_size", encode_batch_size)
+    factor_parts: list[NDArray[np.int64]] = []
+    code_parts: list[NDArray[Any]] = []
+    pending: list[Any] = []
+    pending_count = 0
+    drawn = 0
+    while drawn < num_points:
+        count = min(num_points - drawn, batch_size)
+        factors, observations = dataset.sample(count, random_state)
+        factor_parts.append(_as_numpy(factors))
+        pending.append(observations)
+        pending_count += count
+        drawn += count
+        if pending_count >= encode_batch_size or drawn == num_points:
+            code_parts.append(
+                encode(representation_fn, concatenate_observations(pending), encode_batch_size)
+            )
+            pending, pending_count = [], 0
+    return np.concatenate(code_parts), np.concatenate(factor_parts).astype(np.int64, copy=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding and checks shared with the sampling metrics.
+# --------------------------------------------------------------------------------------------
+
+
+def encode(representation_fn: Representation, observations: Any, batch_size: int) -> NDArray[Any]:
+    """Codes ``(n, D)`` of observations ``(n, ...)``, ``batch_size`` observations per call.
+
+    The codes keep the dtype the function returns (float32 for a float32 encoder), as the
+    reference's do; a torch tensor is moved to the CPU. Raises ``ValueError`` when a call does not
+    return one finite row per observation.
+    """
+    total = len(observations)
+    parts = []
+    with torch.no_grad():
+        for start in range(0, total, batch_size):
+            batch = observations[start : start + batch_size]
+            codes = _as_numpy(representation_fn(batch))
+            if codes.ndim != 2 or codes.shape[0] != len(batch):
+                raise ValueError(
+                    f"representation_fn must map {len(batch)} observations to codes of shape "
+                    f"({len(batch)}, D); it returned shape {codes.shape}"
+                )
+            parts.append(codes)
+    result = np.ascontiguousarray(parts[0] if len(parts) == 1 else np.concatenate(parts))
+    if not np.issubdtype(result.dtype, np.floating):
+        raise ValueError(f"representation_fn must return floating-point codes, got {result.dtype}")
+    if not np.isfinite(result).all():
+        rows = np.unique(np.nonzero(~np.isfinite(result))[0])
+        raise ValueError(
+            f"representation_fn returned NaN or infinite codes for {rows.size} observations "
+            f"(first row {rows[0]}); the metrics need finite codes: check the encoder"
+        )
+    return result
+
+
+def concatenate_observations(parts: Sequence[Any]) -> Any:
+    """One batch from several observation batches (numpy arrays or torch tensors)."""
+    if len(parts) == 1:
+        return parts[0]
+    if isinstance(parts[0], torch.Tensor):
+        return torch.cat(list(parts))
+    return np.concatenate([np.asarray(part) for part in parts])
+
+
+def check_dataset(dataset: object, needed: Sequence[str]) -> None:
+    """Raise ``TypeError`` naming the ground-truth attributes ``dataset`` lacks."""
+    missing = [name for name in needed if not hasattr(dataset, name)]
+    if missing:
+        raise TypeError(
+            f"dataset must follow disentanglement_lib's ground-truth data interface; "
+            f"{type(dataset).__name__} lacks {', '.join(missing)} (see "
+            "learnable_weights.metrics.evaluate.GroundTruthData)"
+        )
+
+
+def check_random_state(random_state: object) -> None:
+    """Raise ``TypeError`` unless ``random_state`` is a ``numpy.random.RandomState``."""
+    if not isinstance(random_state, np.random.RandomState):
+        raise TypeError(
+            "random_state must be a numpy.random.RandomState (disentanglement_lib's draws come "
+            f"from one), got {type(random_state).__name__}; pass numpy.random.RandomState(seed)"
+        )
+
+
+def check_count(name: str, value: object, minimum: int = 1, why: str = "") -> None:
+    """Raise unless ``value`` is an ``int`` of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"{name} must be at least {minimum}{reason}, got {value}")
+
+
+def _as_numpy(values: Any) -> NDArray[Any]:
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+# --------------------------------------------------------------------------------------------
+# The pipeline.
+# --------------------------------------------------------------------------------------------
+
+
+class _ModuleRepresentation:
+    """An ``nn.Module`` as a representation function: observations to ``device``, codes back."""
+
+    def __init__(self, module: nn.Module, device: torch.device | str | None) -> None:
+        parameter = next(module.parameters(), None)
+        if device is not None:
+            module.to(device)
+            self.device = torch.device(device)
+        else:
+            self.device = parameter.device if parameter is not None else torch.device("cpu")
+        self.dtype = parameter.dtype if parameter is not None else torch.float32
+        self.module = module
+        method = getattr(module, "representation", None)
+        self.call: Callable[[torch.Tensor], Any] = method if callable(method) else module
+
+    def __call__(self, observations: Any) -> torch.Tensor:
+        x = torch.as_tensor(observations, device=self.device)
+        if x.dtype != self.dtype:
+            x = x.to(self.dtype)
+        with torch.inference_mode():
+            out = self.call(x)
+        if isinstance(out, torch.distributions.Normal):
+            out = out.mean
+        elif isinstance(out, (tuple, list)):
+            out = out[0]
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(
+                f"the module returned {type(out).__name__}; it must return the codes as a tensor "
+                "(n, D), a (mean, ...) tuple or a torch.distributions.Normal"
+            )
+        return out
+
+
+@contextmanager
+def _evaluation_state(module: nn.Module | None) -> Iterator[None]:
+    """TF32 and autocast off, the module in eval mode; everything (the module's mode and device,
+    numpy's global random state) restored afterwards."""
+    numpy_state = np.random.get_state()  # noqa: NPY002 (the global state is what we restore)
+    matmul_tf32 = torch.backends.cuda.matmul.allow_tf32
+    cudnn_tf32 = torch.backends.cudnn.allow_tf32
+    precision = torch.get_float32_matmul_precision()
+    training = module.training if module is not None else False
+    parameter = next(module.parameters(), None) if module is not None else None
+    home = parameter.device if parameter is not None else None
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")
+        if module is not None:
+            module.eval()
+        with ExitStack() as stack:
+            for device_type in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
+                stack.enter_context(torch.autocast(device_type=device_type, enabled=False))
+            yield
+    finally:
+        if module is not None:
+            module.train(training)
+            if home is not None:
+                module.to(home)  # back where it was, if `device` moved it
+        torch.set_float32_matmul_precision(precision)
+        torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
+        torch.backends.cudnn.allow_tf32 = cudnn_tf32
+        np.random.set_state(numpy_state)  # noqa: NPY002
+
+
+class _SampledSets:
+    """Training and test sets of the array-level metrics, drawn once per (sizes, chunk size)."""
+
+    def __init__(
+        self,
+        dataset: GroundTruthData,
+        represent: Representation,
+        seed: int,
+        batch_size: int | None,
+    ) -> None:
+        self.dataset, self.represent, self.seed, self.batch_size = (
+            dataset,
+            represent,
+            seed,
+            batch_size,
+        )
+        self._train: dict[tuple[int, int], tuple[NDArray[Any], NDArray[np.int64], Any]] = {}
+        self._test: dict[tuple[int, int, int], tuple[NDArray[Any], NDArray[np.int64]]] = {}
+
+    def train(self, num_train: int, chunk: int) -> tuple[NDArray[Any], NDArray[np.int64], Any]:
+        """Codes, factors and the random state's state after drawing them."""
+        key = (num_train, chunk)
+        if key not in self._train:
+            random_state = np.random.RandomState(self.seed)
+            codes, factors = self._draw(num_train, random_state, chunk)
+            self._train[key] = (codes, factors, random_state.get_state())
+        return self._train[key]
+
+    def test(
+        self, num_train: int, num_test: int, chunk: int
+    ) -> tuple[NDArray[Any], NDArray[np.int64]]:
+        key = (num_train, num_test, chunk)
+        if key not in self._test:
+            random_state = np.random.RandomState()
+            random_state.set_state(self.train(num_train, chunk)[2])
+            self._test[key] = self._draw(num_test, random_state, chunk)
+        return self._test[key]
+
+    def _draw(
+        self, num: int, random_state: np.random.RandomState, chunk: int
+    ) -> tuple[NDArray[Any], NDArray[np.int64]]:
+        return sample_codes_and_factors(
+            self.dataset,
+            self.represent,
+            num,
+            random_state,
+            batch_size=chunk,
+            encode_batch_size=self.batch_size or chunk,
+        )
+
+
+def _run_metric(
+    name: str, settings: Mapping[str, Any], sets: _SampledSets, seed: int
+) -> Mapping[str, Any]:
+    # Imported here: the sampling metrics import this module's helpers.
+    from learnable_weights.metrics.beta_vae import beta_vae_score
+    from learnable_weights.metrics.dci import dci
+    from learnable_weights.metrics.factor_vae import factor_vae_score
+    from learnable_weights.metrics.irs import irs
+    from learnable_weights.metrics.mig import mig
+    from learnable_weights.metrics.modularity import modularity_explicitness
+    from learnable_weights.metrics.sap import sap
+
+    if name == "beta_vae":
+        return beta_vae_score(
+            sets.dataset,
+            sets.represent,
+            np.random.RandomState(seed),
+            **settings,
+            encode_batch_size=sets.batch_size or settings["batch_size"],
+        )
+    if name == "factor_vae":
+        return factor_vae_score(
+            sets.dataset,
+            sets.represent,
+            np.random.RandomState(seed),
+            **settings,
+            encode_batch_size=sets.batch_size or settings["batch_size"],
+        )
+    arguments = {key: settings[key] for key in _METRIC_ARGUMENTS[name]}
+    codes, factors, _ = sets.train(settings["num_train"], settings["batch_size"])
+    if name == "mig":
+        return mig(codes, factors, **arguments)
+    if name == "irs":
+        return irs(codes, factors, **arguments)
+    test_codes, test_factors = sets.test(
+        settings["num_train"], settings["num_test"], settings["batch_size"]
+    )
+    if name == "dci":
+        return dci(
+            codes,
+            factors,
+            test_codes=test_codes,
+            test_factors=test_factors,
+            **arguments,
+            random_state=seed,
+        )
+    if name == "sap":
+        return sap(codes, factors, test_codes=test_codes, test_factors=test_factors, **arguments)
+    return modularity_explicitness(
+        codes, factors, test_codes=test_codes, test_factors=test_factors, **arguments
+    )
+
+
+def _check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    unknown = [name for name in metrics if name not in STUDY_SETTINGS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {list(DEFAULT_METRICS)}")
+    if len(set(metrics)) != len(metrics) or not metrics:
+        raise ValueError(
+            f"metrics must name each metric once and at least one, got {list(metrics)}"
+        )
+    return tuple(metrics)
+
+
+def _resolve_settings(
+    metrics: Sequence[str], overrides: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    unknown = [name for name in overrides if name not in metrics]
+    if unknown:
+        raise ValueError(
+            f"settings given for metric(s) {unknown} that are not being run: {list(metrics)}"
+        )
+    resolved = {}
+    for name in metrics:
+        extra = [key for key in overrides.get(name, {}) if key not in STUDY_SETTINGS[name]]
+        if extra:
+            raise ValueError(
+                f"unknown setting(s) {extra} for {name}; its settings are "
+                f"{sorted(STUDY_SETTINGS[name])}"
+            )
+        resolved[name] = {**STUDY_SETTINGS[name], **overrides.get(name, {})}
+    return resolved
+
+
+def _package_version() -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("learnable-weights")
+    except importlib.metadata.PackageNotFoundError:
+        return None

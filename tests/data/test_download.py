@@ -1,0 +1,380 @@
+"""The download code, run for real against a local HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from learnable_weights.data import cache, download
+from learnable_weights.data.download import (
+    ChecksumMismatchError,
+    DownloadError,
+    RemoteFile,
+    UnverifiedDownloadWarning,
+    fetch,
+    require,
+)
+
+PAYLOAD = bytes(range(256)) * 4000  # 1 MB, not a multiple of the 1 MiB read size
+SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
+MD5 = hashlib.md5(PAYLOAD).hexdigest()
+UNREACHABLE = "http://127.0.0.1:9/never-used"  # the official URL when a mirror is given
+
+
+class _Server(ThreadingHTTPServer):
+    files: dict[str, bytes]
+    requests: list[tuple[str, str | None]]
+    cut_once: set[str]
+    delay: float
+    ignore_range: bool
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Serves ``server.files`` with ``Range: bytes=N-`` support; can cut a transfer halfway."""
+
+    server: _Server
+
+    def do_GET(self) -> None:
+        range_header = self.headers.get("Range")
+        self.server.requests.append((self.path, range_header))
+        time.sleep(self.server.delay)
+        data = self.server.files.get(self.path)
+        if data is None:
+            self.send_error(404, "Not Found")
+            return
+        start = 0
+        if range_header is not None and not self.server.ignore_range:
+            match = re.fullmatch(r"bytes=(\d+)-", range_header)
+            assert match is not None, range_header
+            start = int(match.group(1))
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.path in self.server.cut_once:
+            self.server.cut_once.discard(self.path)
+            self.wfile.write(body[: len(body) // 2])
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(autouse=True)
+def _no_retry_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(download, "RETRY_DELAY_S", 0.0)
+
+
+@pytest.fixture
+def server() -> Iterator[_Server]:
+    httpd = _Server(("127.0.0.1", 0), _Handler)
+    httpd.files, httpd.requests, httpd.cut_once, httpd.delay = {}, [], set(), 0.0
+    httpd.ignore_range = False
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _base(server: _Server) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _remote(**checks: object) -> RemoteFile:
+    return RemoteFile("toy", "payload.bin", url=UNREACHABLE, **checks)  # type: ignore[arg-type]
+
+
+def _leftovers(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if not p.name.endswith(".lock"))
+
+
+def test_mirror_download_is_verified_and_renamed_into_place(
+    server: _Server, tmp_path: Path
+) -> None:
+    server.files["/toy/payload.bin"] = PAYLOAD
+    path = fetch(_remote(sha256=SHA256, size=len(PAYLOAD)), tmp_path, mirror=_base(server))
+    assert path == tmp_path / "payload.bin"
+    assert path.read_bytes() == PAYLOAD
+    assert _leftovers(tmp_path) == ["payload.bin"]
+    assert server.requests == [("/toy/payload.bin", None)]
+    # present now: no second request
+    assert fetch(_remote(sha256=SHA256), tmp_path, mirror=_base(server)) == path
+    assert len(server.requests) == 1
+
+
+def test_official_url_and_mirror_from_the_environment(
+    server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.files["/direct/payload.bin"] = PAYLOAD
+    server.files["/toy/payload.bin"] = PAYLOAD
+    direct = RemoteFile("toy", "payload.bin", url=f"{_base(server)}/direct/payload.bin", md5=MD5)
+    assert fetch(direct, tmp_path / "a").read_bytes() == PAYLOAD
+    monkeypatch.setenv("LEARNABLE_WEIGHTS_MIRROR", _base(server) + "/")
+    assert fetch(_remote(md5=MD5), tmp_path / "b").read_bytes() == PAYLOAD
+    assert [path for path, _ in server.requests] == ["/direct/payload.bin", "/toy/payload.bin"]
+
+
+def test_checksum_mismatch_deletes_the_part_file(server: _Server, tmp_path: Path) -> None:
+    server.files["/toy/payload.bin"] = PAYLOAD[:-1] + b"\x00"
+    with pytest.raises(ChecksumMismatchError) as error:
+        fetch(_remote(sha256=SHA256), tmp_path, mirror=_base(server))
+    message = str(error.value)
+    assert "payload.bin" in message
+    assert SHA256 in message
+    assert str(tmp_path / "payload.bin") in message  # where to put a copy fetched by hand
+    assert _leftovers(tmp_path) == []
+
+
+def test_md5_mismatch_and_wrong_size_are_rejected(server: _Server, tmp_path: Path) -> None:
+    server.files["/toy/payload.bin"] = PAYLOAD
+    with pytest.raises(ChecksumMismatchError, match="MD5"):
+        fetch(_remote(md5="0" * 32), tmp_path, mirror=_base(server))
+    with pytest.raises(ChecksumMismatchError, match=f"has {len(PAYLOAD)} bytes, expected 5"):
+        fetch(_remote(size=5), tmp_path, mirror=_base(server))
+    assert _leftovers(tmp_path) == []
+
+
+def test_transfer_cut_halfway_resumes_with_a_range_request(server: _Server, tmp_path: Path) -> None:
+    server.files["/toy/payload.bin"] = PAYLOAD
+    server.cut_once.add("/toy/payload.bin")
+    path = fetch(_remote(sha256=SHA256), tmp_path, mirror=_base(server), retries=1)
+    assert path.read_bytes() == PAYLOAD
+    assert server.requests == [
+        ("/toy/payload.bin", None),
+        ("/toy/payload.bin", f"bytes={len(PAYLOAD) // 2}-"),
+    ]
+    assert _leftovers(tmp_path) == ["payload.bin"]
+
+
+def test_interrupted_download_keeps_the_part_file_for_the_next_run(
+    server: _Server, tmp_path: Path
+) -> None:
+    server.files["/toy/payload.bin"] = PAYLOAD
+    server.cut_once.add("/toy/payload.bin")
+    with pytest.raises(DownloadError, match="failed or was interrupted") as error:
+        fetch(_remote(sha256=SHA256), tmp_path, mirror=_base(server), retries=0)
+    part = tmp_path / "payload.bin.part"
+    assert str(part) in str(error.value)
+    assert part.read_bytes() == PAYLOAD[: len(PAYLOAD) // 2]
+    assert not (tmp_path / "payload.bin").exists()  # never a half file under the final name
+    path = fetch(_remote(sha256=SHA256), tmp_path, mirror=_base(server), retries=0)
+    assert path.read_bytes() == PAYLOAD
+    assert server.requests[-1] == ("/toy/payload.bin", f"bytes={len(PAYLOAD) // 2}-")
+
+
+def test_server_without_range_support_restarts_from_zero(server: _Server, tmp_path: Path) -> None:
+    server.files["/toy/payload.bin"] = PAYLOAD
+    server.ignore_range = True  # answers 200 with the whole file to a Range request
+    (tmp_path / "payload.bin.part").write_bytes(b"stale bytes of an earlier attempt")
+    path = fetch(_remote(sha256=SHA256), tmp_path, mirror=_base(server))
+    assert path.read_bytes() == PAYLOAD
+    assert server.requests == [("/toy/payload.bin", "bytes=33-")]
+
+
+def test_complete_part_file_is_finished_without_a_transfer(server: _Server, tmp_path: Path) -> None:
+    server.files["/toy/payload.bin"] = PAYLOAD
+    (tmp_path / "payload.bin.part").write_bytes(PAYLOAD)  # e.g. killed before the rename
+    path = fetch(_remote(sha256=SHA256), tmp_path, mirror=_base(server))
+    assert path.read_bytes() == PAYLOAD
+    assert server.requests == [("/toy/payload.bin", f"bytes={len(PAYLOAD)}-")]  # answered 416
+
+
+def test_missing_file_says_what_to_fetch_and_where(server: _Server, tmp_path: Path) -> None:
+    remote = RemoteFile("toy", "payload.bin", url=f"{_base(server)}/gone/payload.bin")
+    with pytest.raises(DownloadError) as error:
+        fetch(remote, tmp_path)
+    message = str(error.value)
+    assert "HTTP 404" in message
+    assert f"{_base(server)}/gone/payload.bin" in message
+    assert str(tmp_path / "payload.bin") in message
+    assert _leftovers(tmp_path) == []
+
+
+def test_unpublished_checksum_records_sha256_and_warns(server: _Server, tmp_path: Path) -> None:
+    server.files["/toy/payload.bin"] = PAYLOAD
+    with pytest.warns(UnverifiedDownloadWarning, match="could not be verified"):
+        fetch(_remote(min_size=1000), tmp_path, mirror=_base(server))
+    record = (tmp_path / "payload.bin.sha256").read_text()
+    assert record == f"{SHA256}  payload.bin\n"
+    with pytest.raises(ChecksumMismatchError, match="expected at least"):
+        fetch(_remote(min_size=len(PAYLOAD) + 1), tmp_path / "small", mirror=_base(server))
+
+
+def test_require_without_download_names_the_source(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as error:
+        require(_remote(), tmp_path, download=False)
+    assert UNREACHABLE in str(error.value)
+    assert str(tmp_path / "payload.bin") in str(error.value)
+
+
+def test_drive_files_go_through_gdown(
+    server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("gdown")
+    server.files["/drive/FILE-ID"] = PAYLOAD
+    monkeypatch.setattr(download, "DRIVE_DOWNLOAD_URL", _base(server) + "/drive/{id}")
+    remote = RemoteFile("toy", "payload.bin", drive_id="FILE-ID", sha256=SHA256)
+    path = fetch(remote, tmp_path, quiet=True)
+    assert path.read_bytes() == PAYLOAD
+    assert [p for p, _ in server.requests] == ["/drive/FILE-ID"]
+    assert _leftovers(tmp_path) == ["payload.bin"]
+
+
+def test_refused_drive_download_says_what_to_fetch_and_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gdown = pytest.importorskip("gdown")
+
+    def refuse(**kwargs: object) -> str:
+        raise gdown.exceptions.FileURLRetrievalError("Too many users have viewed or downloaded")
+
+    monkeypatch.setattr(gdown, "download", refuse)
+    remote = RemoteFile("toy", "big.zip", drive_id="FILE-ID", sha256=SHA256)
+    with pytest.raises(DownloadError) as error:
+        fetch(remote, tmp_path, quiet=True)
+    message = str(error.value)
+    assert "Too many users" in message
+    assert "https://drive.google.com/file/d/FILE-ID/view" in message
+    assert str(tmp_path / "big.zip") in message
+
+
+def _fetch_in_child(base: str, root: str) -> None:
+    fetch(_remote(sha256=SHA256), Path(root), mirror=base)
+
+
+def test_concurrent_processes_download_once(server: _Server, tmp_path: Path) -> None:
+    server.files["/toy/payload.bin"] = PAYLOAD
+    server.delay = 0.3  # keep the first transfer busy while the others wait on the lock
+    context = multiprocessing.get_context("fork")
+    workers = [
+        context.Process(target=_fetch_in_child, args=(_base(server), str(tmp_path)))
+        for _ in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    assert server.requests == [("/toy/payload.bin", None)]
+    assert (tmp_path / "payload.bin").read_bytes() == PAYLOAD
+
+
+def test_mirror_serves_drive_files_without_gdown(
+    server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gdown = pytest.importorskip("gdown")
+
+    def unexpected(**kwargs: object) -> str:
+        raise AssertionError("gdown must not be used when a mirror is given")
+
+    monkeypatch.setattr(gdown, "download", unexpected)
+    server.files["/toy/big.zip"] = PAYLOAD
+    remote = RemoteFile("toy", "big.zip", drive_id="FILE-ID", sha256=SHA256)
+    assert fetch(remote, tmp_path, mirror=_base(server)).read_bytes() == PAYLOAD
+
+
+# --------------------------------------------------------------------------- cache helpers
+def test_cache_location_follows_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEARNABLE_WEIGHTS_DATA", str(tmp_path))
+    assert cache.dataset_root("mpi3d-complex", None) == tmp_path / "mpi3d-complex"
+    assert cache.dataset_root("dsprites", tmp_path / "mine") == tmp_path / "mine"
+    monkeypatch.delenv("LEARNABLE_WEIGHTS_DATA")
+    assert cache.cache_home() == Path.home() / ".cache" / "learnable_weights"
+    (tmp_path / "a.npz").write_bytes(b"")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        cache.dataset_root("dsprites", tmp_path / "a.npz")
+
+
+def test_atomic_output_never_leaves_a_half_file(tmp_path: Path) -> None:
+    target = tmp_path / "labels.npy"
+    target.write_bytes(b"good")
+
+    def fail_halfway() -> None:
+        with cache.atomic_output(target) as stream:
+            stream.write(b"half")
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        fail_halfway()
+    assert target.read_bytes() == b"good"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.npy"]
+    with cache.atomic_output(target) as stream:
+        stream.write(b"new")
+    assert target.read_bytes() == b"new"
+    assert target.stat().st_mode & 0o777 == cache.FILE_MODE  # not mkstemp's private 0600
+
+
+def test_cached_array_is_built_once_and_rebuilt_when_the_source_changes(tmp_path: Path) -> None:
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"v1")
+    calls: list[int] = []
+
+    def fill(out: np.ndarray) -> None:
+        calls.append(1)
+        out[:] = len(calls)
+
+    path = tmp_path / "derived.npy"
+    first = cache.cached_array(path, (3, 2), np.uint8, fill, source)
+    again = cache.cached_array(path, (3, 2), np.uint8, fill, source)
+    assert isinstance(again, np.memmap)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(first, np.ones((3, 2)))
+    os.utime(source, ns=(path.stat().st_mtime_ns + 10**12,) * 2)  # even from the future
+    np.testing.assert_array_equal(cache.cached_array(path, (3, 2), np.uint8, fill, source), 2)
+    np.testing.assert_array_equal(cache.cached_array(path, (3, 2), np.uint8, fill, source), 2)
+    assert len(calls) == 2
+
+
+def test_downloaded_files_get_ordinary_permissions(
+    server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("gdown")
+    server.files["/drive/FILE-ID"] = PAYLOAD
+    monkeypatch.setattr(download, "DRIVE_DOWNLOAD_URL", _base(server) + "/drive/{id}")
+    remote = RemoteFile("toy", "payload.bin", drive_id="FILE-ID", sha256=SHA256)
+    assert fetch(remote, tmp_path, quiet=True).stat().st_mode & 0o777 == cache.FILE_MODE
+
+
+def test_no_network_says_what_to_fetch_and_where(tmp_path: Path) -> None:
+    with pytest.raises(DownloadError) as error:
+        fetch(_remote(sha256=SHA256), tmp_path, retries=1)  # nothing listens on port 9
+    message = str(error.value)
+    assert "URLError" in message
+    assert UNREACHABLE in message
+    assert str(tmp_path / "payload.bin") in message
+    assert _leftovers(tmp_path) == []
+
+
+def test_hdf5_reads_cover_whole_chunks() -> None:
+    class Dataset:
+        def __init__(self, chunks: tuple[int, ...] | None) -> None:
+            self.chunks = chunks
+
+    assert cache.hdf5_rows_per_read(Dataset((23040, 2, 4)), 8192) == 23040  # dSprites' HDF5
+    assert cache.hdf5_rows_per_read(Dataset((1000, 64, 64)), 8192) == 8000
+    assert cache.hdf5_rows_per_read(Dataset(None), 8192) == 8192
+    assert cache.hdf5_rows_per_read(Dataset((480_000, 64, 64, 3)), 4096) == 4096
