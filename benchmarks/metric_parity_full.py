@@ -8,7 +8,7 @@ Two sections (the CI tests run the same comparisons at a few hundred to a few th
   fresh ``RandomState(seed)`` as its ``evaluate.py`` does (and, for DCI, ``np.random.seed(seed)``,
   the stream our DCI gets). The dataset is procedural: dSprites' factor sizes [3, 6, 40, 32, 32]
   and 8-pixel observations that are a known function of the factors plus noise drawn while
-  rendering (``tests/metrics/test_beta_vae.py``'s ``FakeGroundTruth``); the representation is a
+  rendering (``tests/metrics/fake_data.py``'s ``FakeGroundTruth``); the representation is a
   fixed linear map (``--mixing``), a float32 numpy matmul. ``evaluate`` encodes with the
   reference's call sizes unless ``--batch-size`` is given: a BLAS matmul rounds differently for
   different batch sizes, so larger batches change the codes in their last bits (and with them
@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.metrics.fake_data import FakeGroundTruth
 from tests.metrics.reference import (
     CODE_KINDS,
     DSPRITES_SIZES,
@@ -54,7 +55,6 @@ from tests.metrics.reference import (
     reference_modularity_explicitness,
     reference_sap,
 )
-from tests.metrics.test_beta_vae import FakeGroundTruth
 
 from learnable_weights.metrics import dci, evaluate, irs, mig, modularity_explicitness, sap
 from learnable_weights.metrics._versions import installed_versions

@@ -173,10 +173,10 @@ def array_section(args: argparse.Namespace) -> None:
 def _our_modularity_only(codes: Any, factors: Any) -> dict[str, float]:
     """Our modularity without the explicitness probes."""
     from learnable_weights.metrics.discretize import discrete_mutual_info, histogram_discretize
-    from learnable_weights.metrics.modularity import _modularity_per_code
+    from learnable_weights.metrics.modularity import modularity_per_code
 
     mutual_information = discrete_mutual_info(histogram_discretize(codes, 20), factors)
-    return {"modularity_score": float(np.mean(_modularity_per_code(mutual_information)))}
+    return {"modularity_score": float(np.mean(modularity_per_code(mutual_information)))}
 
 
 def dci_section(args: argparse.Namespace) -> None:

@@ -35,6 +35,7 @@ WORKER = textwrap.dedent(
         out.loss.backward()
         optimizer.step()
     torch.save(model.module.weighting.loss.log_variances.detach(), out_file)
+    dist.barrier()  # neither rank tears gloo down while its peer still talks to it
     dist.destroy_process_group()
     """
 )

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from tests.metrics.fake_data import FakeGroundTruth, linear_representation, mixing_matrix
 from tests.metrics.reference import gin_bindings, histogram_bindings, import_reference
-from tests.metrics.test_beta_vae import FakeGroundTruth, linear_representation, mixing_matrix
 from torch import nn
 
 from learnable_weights.metrics import Evaluation, evaluate

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.metrics.fake_data import FakeGroundTruth, linear_representation, mixing_matrix
 from tests.metrics.reference import gin_bindings, import_reference
-from tests.metrics.test_beta_vae import FakeGroundTruth, linear_representation, mixing_matrix
 
 from learnable_weights.metrics import factor_vae_score
 

@@ -11,11 +11,7 @@ from tests.metrics.reference import (
     reference_modularity_explicitness,
 )
 
-from learnable_weights.metrics.modularity import (
-    _modularity_per_code,
-    logistic_regression_settings,
-    modularity_explicitness,
-)
+from learnable_weights.metrics.modularity import modularity_explicitness, modularity_per_code
 
 # Fewer classes than dSprites keep the logistic regressions of a test quick.
 SIZES = (3, 6, 10, 4)
@@ -76,7 +72,7 @@ def test_modularity_by_hand() -> None:
     # theta^2 = max m^2; 1 - (sum m^2 - theta^2) / (theta^2 (K - 1)); an all-zero row scores 0.
     expected = [1.0, 1.0 - 1.0 / 2.0, 0.0, 1.0 - 2.0 / 8.0]
     np.testing.assert_allclose(
-        _modularity_per_code(mutual_information), expected, rtol=0, atol=1e-15
+        modularity_per_code(mutual_information), expected, rtol=0, atol=1e-15
     )
 
 
@@ -110,16 +106,6 @@ def test_torch_tensors_give_the_numpy_result() -> None:
     )
     assert ours["explicitness_score_test"] == expected["explicitness_score_test"]
     assert ours["modularity_score"] == expected["modularity_score"]
-
-
-def test_every_logistic_regression_setting_is_explicit() -> None:
-    from sklearn.linear_model import LogisticRegression
-
-    settings = logistic_regression_settings()
-    defaults = LogisticRegression().get_params()
-    # Everything scikit-learn exposes is pinned, except the deprecated spellings.
-    assert set(defaults) - set(settings) <= {"penalty", "l1_ratio", "multi_class"}
-    assert {name: defaults[name] for name in settings} == settings
 
 
 SMALL = tuple(a[:400] for a in _split("noisy", 36))

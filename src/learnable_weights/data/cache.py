@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,7 @@ __all__ = [
     "FILE_MODE",
     "MIRROR_ENV",
     "DatasetFormatError",
+    "LazyArray",
     "NpyMember",
     "atomic_output",
     "atomic_save_npy",
@@ -49,6 +50,9 @@ __all__ = [
     "optional_import",
     "uint8_images_to_tensor",
 ]
+
+
+_ScalarT = TypeVar("_ScalarT", bound=np.generic)
 
 
 class DatasetFormatError(ValueError):
@@ -170,6 +174,8 @@ def cached_array(
     dtype: npt.DTypeLike,
     fill: Callable[[npt.NDArray[Any]], None],
     source: Path | None = None,
+    *,
+    in_memory_if_read_only: bool = False,
 ) -> npt.NDArray[Any]:
     """A read-only memory map of the ``.npy`` cache at ``path``, building it once if needed.
 
@@ -185,7 +191,27 @@ def cached_array(
         fill: writes the full array into the ``(shape, dtype)`` memory map it is given.
         source: the file the cache is derived from. Its size and modification time are
             recorded in ``<path>.source``; a cache built from another version is rebuilt.
+        in_memory_if_read_only: when writing the cache raises :class:`PermissionError` (a
+            read-only dataset folder), ``fill`` an in-memory array and return it instead of
+            raising; nothing is cached, so the next process fills its own.
     """
+    try:
+        return _cached_array_file(path, shape, dtype, fill, source)
+    except PermissionError:
+        if not in_memory_if_read_only:
+            raise
+        array = np.empty(shape, dtype=dtype)
+        fill(array)
+        return array
+
+
+def _cached_array_file(
+    path: Path,
+    shape: tuple[int, ...],
+    dtype: npt.DTypeLike,
+    fill: Callable[[npt.NDArray[Any]], None],
+    source: Path | None,
+) -> npt.NDArray[Any]:
     wanted = np.dtype(dtype)
     existing = _mapped_if_valid(path, shape, wanted, source)
     if existing is not None:
@@ -217,6 +243,29 @@ def cached_array(
     if mapped is None:  # pragma: no cover - only if the file vanished right after its rename
         raise DatasetFormatError(f"{path} could not be read back after it was written.")
     return mapped
+
+
+class LazyArray(Generic[_ScalarT]):
+    """An array made on first use in the process that uses it; pickles without its contents.
+
+    A dataset holds its images (usually a memory map of a :func:`cached_array` file) in one of
+    these rather than in a plain attribute. Nothing is read or built until :meth:`get` is first
+    called, and a pickled copy, such as the one each DataLoader worker process receives, starts
+    empty again: every worker maps the cache file itself, sharing one copy of the pixels through
+    the page cache, instead of unpickling the whole array or an open map.
+    """
+
+    def __init__(self) -> None:
+        self._array: npt.NDArray[_ScalarT] | None = None
+
+    def get(self, make: Callable[[], npt.NDArray[_ScalarT]]) -> npt.NDArray[_ScalarT]:
+        """The array, calling ``make()`` to build or map it if this process has not yet."""
+        if self._array is None:
+            self._array = make()
+        return self._array
+
+    def __reduce__(self) -> tuple[type[LazyArray[_ScalarT]], tuple[()]]:
+        return type(self), ()  # the array stays behind; the copy makes its own on first use
 
 
 def _stamp_path(path: Path) -> Path:

@@ -31,6 +31,7 @@ import torch
 
 from learnable_weights.data.cache import (
     DatasetFormatError,
+    LazyArray,
     cached_array,
     check_grid_order,
     dataset_root,
@@ -144,33 +145,25 @@ class DSprites(GroundTruthDataset):
                 ProceduralDataWarning,
                 stacklevel=2,
             )
-        self._packed: npt.NDArray[np.uint8] | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_packed"] = None  # each worker process maps the cache itself
-        return state
+        self._packed: LazyArray[np.uint8] = LazyArray()
 
     def _observations_at(self, indices: npt.NDArray[np.int64]) -> torch.Tensor:
-        packed = self._packed_images()
+        packed = self._packed.get(self._packed_images)
         bits = np.unpackbits(packed[indices], axis=1)
         images = bits.reshape(-1, 1, _IMAGE_SIDE, _IMAGE_SIDE).astype(np.float32)
         return torch.from_numpy(images)
 
     def _packed_images(self) -> npt.NDArray[np.uint8]:
-        if self._packed is None:
-            cache = self.path.with_name(self.path.name + ".packed.npy")
-            shape = (len(self), _PACKED_BYTES)
-            fill = _pack_hdf5 if self._hdf5 else _pack_npz
-            try:
-                self._packed = cached_array(
-                    cache, shape, np.uint8, lambda out: fill(self.path, out), source=self.path
-                )
-            except PermissionError:  # read-only dataset folder: keep the packed copy in memory
-                packed = np.empty(shape, dtype=np.uint8)
-                fill(self.path, packed)
-                self._packed = packed
-        return self._packed
+        """Map the bit-packed images ``(N, 512)`` of ``<file>.packed.npy``, packing them once."""
+        fill = _pack_hdf5 if self._hdf5 else _pack_npz
+        return cached_array(
+            self.path.with_name(self.path.name + ".packed.npy"),
+            (len(self), _PACKED_BYTES),
+            np.uint8,
+            lambda out: fill(self.path, out),
+            source=self.path,
+            in_memory_if_read_only=True,
+        )
 
 
 _Header = tuple[tuple[int, ...], tuple[str, ...], str, "npt.NDArray[np.float64] | None"]

@@ -22,7 +22,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,7 @@ import torch
 
 from learnable_weights.data.cache import (
     DatasetFormatError,
+    LazyArray,
     cached_array,
     dataset_root,
     iter_npz_rows,
@@ -141,33 +142,22 @@ class MPI3D(GroundTruthDataset):
             )
         self._member = member
         super().__init__(sizes, FACTOR_NAMES, (3, 64, 64), transform)
-        self._images: npt.NDArray[np.uint8] | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_images"] = None  # each worker process maps the file itself
-        return state
+        self._images: LazyArray[np.uint8] = LazyArray()
 
     def _observations_at(self, indices: npt.NDArray[np.int64]) -> torch.Tensor:
-        return uint8_images_to_tensor(self._mapped()[indices])
+        return uint8_images_to_tensor(self._images.get(self._mapped)[indices])
 
     def _mapped(self) -> npt.NDArray[np.uint8]:
-        if self._images is None:
-            shape = self._member.shape
-            if self._member.stored:
-                self._images = np.memmap(
-                    self.path,
-                    dtype=np.uint8,
-                    mode="r",
-                    offset=self._member.data_offset,
-                    shape=shape,
-                )
-            else:
-                cache = self.path.with_name(self.path.name + ".images.npy")
-                self._images = cached_array(
-                    cache, shape, np.uint8, lambda out: _decompress(self.path, out), self.path
-                )
-        return self._images
+        """Map the images ``(N, 64, 64, 3)`` in place in the zip, or from a decompressed copy."""
+        shape = self._member.shape
+        if self._member.stored:
+            return np.memmap(
+                self.path, dtype=np.uint8, mode="r", offset=self._member.data_offset, shape=shape
+            )
+        cache = self.path.with_name(self.path.name + ".images.npy")
+        return cached_array(
+            cache, shape, np.uint8, lambda out: _decompress(self.path, out), self.path
+        )
 
 
 def _decompress(path: Path, out: npt.NDArray[np.uint8]) -> None:

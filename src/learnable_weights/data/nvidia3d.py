@@ -39,6 +39,7 @@ import torch
 
 from learnable_weights.data.cache import (
     DatasetFormatError,
+    LazyArray,
     cached_array,
     check_grid_order,
     classes_from_values,
@@ -143,27 +144,21 @@ class _NvidiaRelease(GroundTruthDataset):
         self.resolution = resolution
         self.cache_path = folder / f"{release.folder}_{resolution}x{resolution}.npy"
         super().__init__(sizes, release.factor_names, (3, resolution, resolution), transform)
-        self._images: npt.NDArray[np.uint8] | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_images"] = None  # each worker process maps the cache itself
-        return state
+        self._images: LazyArray[np.uint8] = LazyArray()
 
     def _observations_at(self, indices: npt.NDArray[np.int64]) -> torch.Tensor:
-        return uint8_images_to_tensor(self._converted()[indices])
+        return uint8_images_to_tensor(self._images.get(self._converted)[indices])
 
     def _converted(self) -> npt.NDArray[np.uint8]:
-        if self._images is None:
-            side = self.resolution
-            self._images = cached_array(
-                self.cache_path,
-                (len(self), side, side, 3),
-                np.uint8,
-                lambda out: self._source.decode_all(out, side),
-                self._source.stamp,
-            )
-        return self._images
+        """Map the images ``(N, r, r, 3)`` of :attr:`cache_path`, decoding the PNGs once."""
+        side = self.resolution
+        return cached_array(
+            self.cache_path,
+            (len(self), side, side, 3),
+            np.uint8,
+            lambda out: self._source.decode_all(out, side),
+            self._source.stamp,
+        )
 
 
 class Falcor3D(_NvidiaRelease):

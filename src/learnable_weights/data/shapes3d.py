@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +23,7 @@ import torch
 
 from learnable_weights.data.cache import (
     DatasetFormatError,
+    LazyArray,
     cached_array,
     check_grid_order,
     classes_from_values,
@@ -82,29 +82,21 @@ class Shapes3D(GroundTruthDataset):
         self.path = require(_REMOTE, folder, download=download, mirror=mirror)
         sizes, self.factor_values = _read_header(self.path)
         super().__init__(sizes, FACTOR_NAMES, (3, 64, 64), transform)
-        self._images: npt.NDArray[np.uint8] | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_images"] = None  # each worker process maps the cache itself
-        return state
+        self._images: LazyArray[np.uint8] = LazyArray()
 
     def _observations_at(self, indices: npt.NDArray[np.int64]) -> torch.Tensor:
-        return uint8_images_to_tensor(self._uncompressed()[indices])
+        return uint8_images_to_tensor(self._images.get(self._uncompressed)[indices])
 
     def _uncompressed(self) -> npt.NDArray[np.uint8]:
-        if self._images is None:
-            cache = self.path.with_name(self.path.name + ".images.npy")
-            shape = (len(self), 64, 64, 3)
-            try:
-                self._images = cached_array(
-                    cache, shape, np.uint8, lambda out: _copy_images(self.path, out), self.path
-                )
-            except PermissionError:  # read-only dataset folder: keep the images in memory
-                images = np.empty(shape, dtype=np.uint8)
-                _copy_images(self.path, images)
-                self._images = images
-        return self._images
+        """Map the images ``(N, 64, 64, 3)`` of ``3dshapes.h5.images.npy``, copying them once."""
+        return cached_array(
+            self.path.with_name(self.path.name + ".images.npy"),
+            (len(self), 64, 64, 3),
+            np.uint8,
+            lambda out: _copy_images(self.path, out),
+            self.path,
+            in_memory_if_read_only=True,
+        )
 
 
 def _read_header(path: Path) -> tuple[tuple[int, ...], tuple[npt.NDArray[np.float64], ...]]:

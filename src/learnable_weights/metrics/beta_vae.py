@@ -25,9 +25,8 @@ from typing import Any, TypedDict
 import numpy as np
 from numpy.typing import NDArray
 
-from learnable_weights.metrics._validation import import_optional
-from learnable_weights.metrics._versions import warn_if_untested_versions
-from learnable_weights.metrics.evaluate import (
+from learnable_weights.metrics._estimators import logistic_regression_settings
+from learnable_weights.metrics._sampling import (
     GroundTruthData,
     check_count,
     check_dataset,
@@ -35,7 +34,8 @@ from learnable_weights.metrics.evaluate import (
     concatenate_observations,
     encode,
 )
-from learnable_weights.metrics.modularity import logistic_regression_settings
+from learnable_weights.metrics._validation import import_optional
+from learnable_weights.metrics._versions import warn_if_untested_versions
 
 __all__ = ["BetaVAEResult", "beta_vae_score"]
 

@@ -34,8 +34,7 @@ from typing import Any, TypedDict
 import numpy as np
 from numpy.typing import NDArray
 
-from learnable_weights.metrics._versions import warn_if_untested_versions
-from learnable_weights.metrics.evaluate import (
+from learnable_weights.metrics._sampling import (
     GroundTruthData,
     check_count,
     check_dataset,
@@ -43,6 +42,7 @@ from learnable_weights.metrics.evaluate import (
     concatenate_observations,
     encode,
 )
+from learnable_weights.metrics._versions import warn_if_untested_versions
 
 __all__ = ["FactorVAEResult", "factor_vae_score"]
 

@@ -4,12 +4,12 @@ With the F-Statistic Loss"), as computed by disentanglement_lib 1.5
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import numpy as np
 from numpy.typing import NDArray
 
+from learnable_weights.metrics._estimators import logistic_regression_settings
 from learnable_weights.metrics._validation import (
     FloatArray,
     IntArray,
@@ -27,6 +27,7 @@ __all__ = [
     "ModularityExplicitnessResult",
     "logistic_regression_settings",
     "modularity_explicitness",
+    "modularity_per_code",
 ]
 
 
@@ -45,41 +46,13 @@ class ModularityExplicitnessResult(TypedDict):
     mutual_information: NDArray[np.float64]
 
 
-def logistic_regression_settings(random_state: Any = None) -> dict[str, Any]:
-    """Every ``sklearn.linear_model.LogisticRegression`` setting, at the values its defaults had
-    when parity was proven (scikit-learn 1.9.1), which disentanglement_lib uses by calling
-    ``LogisticRegression()``.
+def modularity_per_code(mutual_information: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Modularity ``(D,)`` of each code from its mutual information ``(D, K)`` with the factors.
 
-    L2 penalty with ``C=1``, ``lbfgs`` (multinomial for more than two classes), ``max_iter=100``,
-    ``tol=1e-4``. The L2 penalty is spelled ``l1_ratio=0.0`` where scikit-learn has deprecated
-    ``penalty`` and ``penalty="l2"`` before that; ``multi_class`` is left out because it is
-    deprecated (scikit-learn >= 1.5 always fits the multinomial model with ``lbfgs``).
+    ``1 - (sum_k m_ik^2 - theta_i^2) / (theta_i^2 (K - 1))`` with ``theta_i = max_k m_ik``
+    (Ridgeway and Mozer 2018; the reference's ``modularity``); 0 for a code whose largest mutual
+    information is 0 (the reference's 0/0 replaced by 0).
     """
-    LogisticRegression = import_optional("sklearn.linear_model").LogisticRegression
-    settings: dict[str, Any] = {
-        "C": 1.0,
-        "dual": False,
-        "tol": 1e-4,
-        "fit_intercept": True,
-        "intercept_scaling": 1,
-        "class_weight": None,
-        "random_state": random_state,
-        "solver": "lbfgs",
-        "max_iter": 100,
-        "verbose": 0,
-        "warm_start": False,
-        "n_jobs": None,
-    }
-    if inspect.signature(LogisticRegression).parameters["penalty"].default == "deprecated":
-        settings["l1_ratio"] = 0.0
-    else:
-        settings["penalty"] = "l2"
-    return settings
-
-
-def _modularity_per_code(mutual_information: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``1 - (sum_k m_ik^2 - theta_i^2) / (theta_i^2 (K - 1))`` with ``theta_i = max_k m_ik``;
-    0 for a code whose largest mutual information is 0 (the reference's 0/0 replaced by 0)."""
     squared = np.square(mutual_information)
     largest = squared.max(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -198,7 +171,7 @@ def modularity_explicitness(
     mutual_information = discrete_mutual_info(
         histogram_discretize(code_array, num_bins), factor_array
     )
-    per_code = _modularity_per_code(mutual_information)
+    per_code = modularity_per_code(mutual_information)
     train_auc, test_auc = _explicitness(
         code_array, factor_array, test_code_array, test_factor_array
     )
