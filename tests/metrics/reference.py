@@ -232,11 +232,6 @@ def _unavailable_reason() -> str | None:
     return None
 
 
-def reference_available() -> bool:
-    """Whether disentanglement_lib 1.5 and what its metric modules import are installed."""
-    return _unavailable_reason() is None
-
-
 def _reference_required() -> bool:
     flag = os.environ.get(REQUIRE_ENV, "") or os.environ.get("CI", "")
     return flag.strip().lower() not in ("", "0", "false", "no")
