@@ -98,3 +98,19 @@ def mixing_matrix(kind: str, num_codes: int = 5) -> NDArray[np.float32]:
     elif kind != "constant":
         raise ValueError(kind)
     return matrix
+
+
+def call_sampling_metric(metric: Any, sizes: dict[str, int], change: dict[str, Any]) -> Any:
+    """Calls ``metric(dataset, represent, random_state, **sizes)`` on the identity code of a
+    `FakeGroundTruth`, with the entries of ``change`` (any of those names) replaced."""
+    arguments: dict[str, Any] = {
+        "dataset": FakeGroundTruth(),
+        "represent": linear_representation(mixing_matrix("identity")),
+        "random_state": np.random.RandomState(0),
+        **sizes,
+        **change,
+    }
+    dataset = arguments.pop("dataset")
+    represent = arguments.pop("represent")
+    random_state = arguments.pop("random_state")
+    return metric(dataset, represent, random_state, **arguments)

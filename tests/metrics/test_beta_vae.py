@@ -9,6 +9,7 @@ import pytest
 from tests.metrics.fake_data import (
     FACTOR_SIZES,
     FakeGroundTruth,
+    call_sampling_metric,
     linear_representation,
     mixing_matrix,
 )
@@ -93,17 +94,5 @@ class _Incomplete:
 def test_bad_input_is_rejected_with_a_clear_error(
     change: dict[str, Any], error: type[Exception], message: str
 ) -> None:
-    arguments: dict[str, Any] = {
-        "dataset": FakeGroundTruth(),
-        "represent": linear_representation(mixing_matrix("identity")),
-        "random_state": np.random.RandomState(0),
-        **SIZES,
-    }
-    arguments.update(change)
-    dataset, represent, random_state = (
-        arguments.pop("dataset"),
-        arguments.pop("represent"),
-        arguments.pop("random_state"),
-    )
     with pytest.raises(error, match=message):
-        beta_vae_score(dataset, represent, random_state, **arguments)
+        call_sampling_metric(beta_vae_score, SIZES, change)

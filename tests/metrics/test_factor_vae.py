@@ -6,7 +6,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.metrics.fake_data import FakeGroundTruth, linear_representation, mixing_matrix
+from tests.metrics.fake_data import (
+    FakeGroundTruth,
+    call_sampling_metric,
+    linear_representation,
+    mixing_matrix,
+)
 from tests.metrics.reference import gin_bindings, import_reference
 
 from learnable_weights.metrics import factor_vae_score
@@ -123,17 +128,5 @@ class _NoSampleObservations:
 def test_bad_input_is_rejected_with_a_clear_error(
     change: dict[str, Any], error: type[Exception], message: str
 ) -> None:
-    arguments: dict[str, Any] = {
-        "dataset": FakeGroundTruth(),
-        "represent": linear_representation(mixing_matrix("identity")),
-        "random_state": np.random.RandomState(0),
-        **SIZES,
-    }
-    arguments.update(change)
-    dataset, represent, random_state = (
-        arguments.pop("dataset"),
-        arguments.pop("represent"),
-        arguments.pop("random_state"),
-    )
     with pytest.raises(error, match=message):
-        factor_vae_score(dataset, represent, random_state, **arguments)
+        call_sampling_metric(factor_vae_score, SIZES, change)
