@@ -48,6 +48,10 @@ def _value_arrays() -> list[tuple[str, np.ndarray]]:
         ("quarters", (np.round(rs.randn(400, 3) * 4) / 4).astype(np.float32)),
         ("grid-0.05", (rs.randint(0, 21, size=(400, 3)) * 0.05).astype(np.float32)),
         ("integers", rs.randint(-3, 40, size=(400, 3))),
+        ("integers-uint8", rs.randint(0, 256, size=(400, 2)).astype(np.uint8)),
+        # A span too wide for the lookup table: the general path labels them.
+        ("integers-sparse", rs.randint(-(10**6), 10**6, size=(400, 2))),
+        ("integers-constant-column", np.tile(np.int64([7, -1]), (50, 1))),
         ("constant-column", np.tile(np.float32([0.3, -2.0, 0.0]), (100, 1))),
     ]
     factors = make_factors(rs, 300)

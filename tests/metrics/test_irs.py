@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tests.metrics.reference import CODE_KINDS, make_codes, make_factors, reference_irs
+from tests.metrics.reference import (
+    CODE_KINDS,
+    gin_bindings,
+    histogram_bindings,
+    import_reference,
+    make_codes,
+    make_factors,
+    reference_irs,
+)
 
 from learnable_weights.metrics.irs import irs
 
@@ -55,6 +63,47 @@ def test_very_unequal_groups_equal_disentanglement_lib() -> None:
     codes = make_codes("noisy", factors, rs)
     expected = reference_irs(codes, factors)
     assert irs(codes, factors)["IRS"] == pytest.approx(expected["IRS"], rel=0, abs=1e-9)
+
+
+def _random_irs_case(seed: int) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """Codes, factors, quantile and bin count drawn to cover every path of our implementation:
+    1 to 12 code dimensions (one dimension is scored group by group), float16/32/64 codes,
+    factor classes offset from 0, a factor too sparse for the lookup table, very unequal groups,
+    and bin counts below, at and above the number of classes."""
+    rs = np.random.RandomState(seed)
+    num_points = int(rs.choice([57, 400, 2500]))
+    sizes = [int(size) for size in rs.choice([1, 2, 3, 6, 17, 40], size=rs.randint(1, 5))]
+    factors = make_factors(rs, num_points, sizes=sizes) + rs.randint(-5, 5, size=len(sizes))
+    if seed % 5 == 0:  # sparse classes: labelled point by point, not through a table
+        factors[:, 0] *= 100_000
+    if seed % 7 == 0:  # one value holds most points: scored group by group
+        factors[: num_points * 9 // 10, 0] = factors[0, 0]
+    mixing = rs.randn(len(sizes), rs.randint(1, 13))
+    scaled = (factors - factors.mean(axis=0)) / (factors.std(axis=0) + 1.0)
+    codes = scaled @ mixing + rs.randn(num_points, mixing.shape[1]) * rs.choice([0.01, 1.0])
+    dtype = [np.float16, np.float32, np.float64][seed % 3] if seed % 4 else np.float32
+    codes = codes.astype(dtype)
+    return codes, factors, float(rs.choice([0.0, 0.37, 0.9, 0.99, 1.0])), int(rs.choice([2, 7, 20]))
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("seed", range(40))
+def test_random_cases_equal_disentanglement_lib_bitwise(seed: int) -> None:
+    codes, factors, diff_quantile, num_bins = _random_irs_case(seed)
+    module = import_reference("irs")
+    utils = import_reference("utils")
+    ours = irs(codes, factors, diff_quantile=diff_quantile, num_bins=num_bins)
+    expected = reference_irs(codes, factors, diff_quantile=diff_quantile, num_bins=num_bins)
+    assert ours["IRS"] == expected["IRS"]
+    assert ours["num_active_dims"] == expected["num_active_dims"]
+    # The whole matrix, through the reference's inner function on the same discretised factors.
+    with gin_bindings(histogram_bindings(num_bins)):
+        discretised = utils.make_discretizer(np.ascontiguousarray(factors.T))
+    active = module._drop_constant_dims(np.ascontiguousarray(codes).T)
+    if active.size:
+        inner = module.scalable_disentanglement_score(discretised.T, active.T, diff_quantile)
+        np.testing.assert_array_equal(ours["IRS_matrix"], inner["IRS_matrix"])
+        np.testing.assert_array_equal(ours["max_deviations"], inner["max_deviations"])
 
 
 @pytest.mark.reference

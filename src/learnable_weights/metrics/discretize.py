@@ -32,6 +32,7 @@ __all__ = [
     "discrete_mutual_info",
     "histogram_bin_edges",
     "histogram_discretize",
+    "integer_bin_lookup",
 ]
 
 _NUMPY_2 = int(np.__version__.split(".")[0]) >= 2
@@ -66,16 +67,22 @@ def histogram_bin_edges(values: NDArray[Any], num_bins: int = 20) -> NDArray[Any
             (``numpy.histogram``, and so disentanglement_lib, fails there too).
     """
     _check_values(values)
-    num_bins = check_num_bins(num_bins)
+    # One row per column in contiguous memory: numpy's column-wise min/max over (N, D) rows with
+    # a small D is many times slower. Minimum and maximum are exact either way.
+    columns = np.ascontiguousarray(values.T)
+    return _bin_edges(columns, columns.min(axis=1), columns.max(axis=1), check_num_bins(num_bins))
+
+
+def _bin_edges(
+    columns: NDArray[Any], low: NDArray[Any], high: NDArray[Any], num_bins: int
+) -> NDArray[Any]:
+    """:func:`histogram_bin_edges` of ``(D, N)`` columns with minima ``low`` and maxima ``high``."""
     if not _NUMPY_2:
         # Before NEP 50 the scalar and array code paths of numpy promote differently, so the
         # edges are numpy's own, one column at a time.
-        edges = np.stack(
-            [np.histogram_bin_edges(values[:, d], num_bins) for d in range(values.shape[1])]
-        )
+        edges = np.stack([np.histogram_bin_edges(column, num_bins) for column in columns])
     else:
-        low, high = values.min(axis=0), values.max(axis=0)
-        if np.issubdtype(values.dtype, np.integer):
+        if np.issubdtype(columns.dtype, np.integer):
             low, high = low.astype(np.float64), high.astype(np.float64)
         constant = low == high
         low = np.where(constant, low - 0.5, low)
@@ -103,7 +110,57 @@ def histogram_discretize(values: NDArray[Any], num_bins: int = 20) -> IntArray:
         last). disentanglement_lib stores the same labels in an array of the input's dtype; only
         the partition they define matters to the metrics.
     """
-    edges = histogram_bin_edges(values, num_bins)
+    _check_values(values)
+    num_bins = check_num_bins(num_bins)
+    columns = np.ascontiguousarray(values.T)
+    lookup = integer_bin_lookup(columns, num_bins)
+    if lookup is not None:
+        # Look every point up in its column's table, in contiguous memory.
+        table, low = lookup
+        span = table.shape[1]
+        offsets = columns - (low - np.arange(values.shape[1], dtype=np.int64) * span)[:, None]
+        labels: IntArray = table.ravel()[offsets].T
+        return labels
+    low, high = columns.min(axis=1), columns.max(axis=1)
+    return _digitize(values, _bin_edges(columns, low, high, num_bins))
+
+
+def integer_bin_lookup(columns: NDArray[Any], num_bins: int) -> tuple[IntArray, IntArray] | None:
+    """:func:`histogram_discretize`'s labels of every possible value of integer columns.
+
+    For factor classes, which take few distinct values, labelling each possible value once and
+    looking the points up is much faster than labelling every point.
+
+    Args:
+        columns: ``(D, N)`` integer values, one row per column (the transpose of the usual
+            layout).
+        num_bins: number of bins.
+
+    Returns:
+        ``(table, low)``: ``table[d, v - low[d]]`` is the label of value ``v`` in column ``d``,
+        ``(D, S)`` int64 with ``S`` the widest column's span and ``(D,)`` int64 minima; ``None``
+        when the values are not integers or span too wide a range for a small table.
+    """
+    if not np.issubdtype(columns.dtype, np.integer) or columns.dtype == np.uint64:
+        return None
+    low, high = columns.min(axis=1), columns.max(axis=1)
+    low = low.astype(np.int64)
+    span = int((high.astype(np.int64) - low).max()) + 1
+    if span * columns.shape[0] > max(columns.shape[1], 1 << 12):
+        return None
+    edges = _bin_edges(columns, low, high, check_num_bins(num_bins))
+    # numpy's own digitize on each column's possible values (those beyond a column's maximum
+    # get labels too; they never occur).
+    values = np.arange(span, dtype=np.int64)
+    table = np.stack(
+        [np.digitize(values + lo, row[:-1]) for lo, row in zip(low, edges, strict=True)]
+    )
+    return table.astype(np.int64, copy=False), low
+
+
+def _digitize(values: NDArray[Any], edges: NDArray[Any]) -> IntArray:
+    """``(N, D)`` labels ``np.digitize(values[:, d], edges[d, :-1])`` for ``(D, B + 1)`` edges."""
+    num_bins = edges.shape[1] - 1
     # Comparisons happen in the edges' dtype, as in np.digitize (integers compare as float64).
     values = values.astype(edges.dtype, copy=False)
     columns = np.arange(values.shape[1])

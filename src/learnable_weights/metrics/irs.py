@@ -5,11 +5,13 @@ as computed by disentanglement_lib 1.5 (``evaluation/metrics/irs.py``, ``compute
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TypedDict
 
 import numpy as np
 from numpy.typing import NDArray
 
+from learnable_weights.metrics._scratch import scratch
 from learnable_weights.metrics._validation import (
     FloatArray,
     IntArray,
@@ -18,7 +20,7 @@ from learnable_weights.metrics._validation import (
     check_num_bins,
 )
 from learnable_weights.metrics._versions import warn_if_untested_versions
-from learnable_weights.metrics.discretize import histogram_discretize
+from learnable_weights.metrics.discretize import histogram_discretize, integer_bin_lookup
 
 __all__ = ["IRSResult", "irs"]
 
@@ -42,86 +44,205 @@ class IRSResult(TypedDict):
     parents: NDArray[np.int64]
 
 
-def _group_quantiles(
-    spread: FloatArray, group: IntArray, order: IntArray, counts: IntArray, percent: float
-) -> FloatArray:
-    """``numpy.percentile(spread[group == g], percent, axis=0)`` for every group ``g`` at once:
-    ``(G, L)`` from ``(N, L)`` values, ``(N,)`` dense group labels, the ``(N,)`` stable order
-    that sorts them, and the ``(G,)`` group sizes.
+#: A code dimension whose range exceeds this has a non-zero variance in float32 and float64
+#: whatever the rounding of its mean (half the range squared, divided by any realistic N, stays
+#: far above the smallest subnormal), so the reference's ``var > 0`` needs no variance there.
+_SURELY_VARYING = 1e-12
 
-    Reproduces numpy's default ("linear") method for a Python-float percentile: virtual index
-    ``(n - 1) q``, the two neighbouring order statistics (the largest one past the end), and
-    numpy's two-sided interpolation in the values' dtype with the weight cast to that dtype.
-    Each group's values are padded with ``-inf`` to a common length, so its order statistic ``j``
-    sits at ``j + (longest - n)``; one partition isolates every needed position, and only the
-    tail above the lowest one is sorted. When the groups are so unequal that the padding would
-    take more than 8 times the memory of the values, numpy's percentile runs group by group.
-    """
-    num_groups, longest = counts.size, int(counts.max())
-    if num_groups * longest > 8 * group.size:
-        ends = np.cumsum(counts).tolist()
-        return np.stack(
-            [
-                np.percentile(spread[order[end - size : end]], percent, axis=0)
-                for end, size in zip(ends, counts.tolist(), strict=True)
-            ]
-        )
+#: Groups padded to a common length may take at most this many times the memory of the values;
+#: beyond it (very unequal groups) a factor is scored group by group, as the reference does.
+_MAX_PADDING = 4
+
+
+def _active_dims(codes: FloatArray, columns: FloatArray) -> NDArray[np.bool_]:
+    """disentanglement_lib's ``var > 0`` mask of the ``(N, D)`` codes, whose ``(D, N)`` copy is
+    ``columns``. The variance is computed (as the reference does, in the codes' dtype and
+    summation order: a constant float32 column can have a non-zero variance) only when a
+    dimension's range is too small to settle the answer."""
+    if codes.dtype in (np.float32, np.float64):
+        ranges = columns.max(axis=1).astype(np.float64) - columns.min(axis=1)
+        if (ranges > _SURELY_VARYING).all():
+            return np.ones(columns.shape[0], dtype=np.bool_)
+    return np.asarray(codes.var(axis=0) > 0.0)
+
+
+def _percentile_positions(
+    counts: IntArray, percent: float
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]]:
+    """For groups of ``(G,)`` sizes, numpy's default ("linear") percentile of a Python-float
+    ``percent``: the order statistics ``low`` and ``high`` to interpolate between (the last one
+    twice at the end) and the weight ``gamma`` of ``high``, as ``numpy.percentile`` computes them
+    (virtual index ``(n - 1) q``)."""
     quantile = float(np.true_divide(percent, 100))  # as numpy.percentile divides its q
-    sorted_group = group[order]
-    position = np.arange(group.size) - (np.cumsum(counts) - counts)[sorted_group]
-    padded = np.full((num_groups, spread.shape[1], longest), -np.inf, dtype=spread.dtype)
-    padded[sorted_group, :, position + (longest - counts)[sorted_group]] = spread[order]
     virtual = (counts - 1) * quantile
     below = np.floor(virtual)
     at_end = virtual >= counts - 1
-    gamma = virtual - np.where(at_end, -1.0, below)
-    low = np.where(at_end, counts - 1, below).astype(np.intp) + longest - counts
-    high = np.where(at_end, counts - 1, below + 1).astype(np.intp) + longest - counts
-    first = int(low.min())
-    tail = np.sort(np.partition(padded, first, axis=-1)[..., first:], axis=-1)
-    rows = np.arange(num_groups)
-    low_values = tail[rows, :, low - first]
-    high_values = tail[rows, :, high - first]
-    weight = gamma.astype(spread.dtype)[:, None]
-    complement = (1.0 - gamma).astype(spread.dtype)[:, None]
+    gamma = (virtual - np.where(at_end, -1.0, below)).astype(np.float64, copy=False)
+    low = np.where(at_end, counts - 1, below).astype(np.intp)
+    high = np.where(at_end, counts - 1, below + 1).astype(np.intp)
+    return low, high, gamma
+
+
+def _interpolate(
+    low_values: FloatArray, high_values: FloatArray, gamma: NDArray[np.float64]
+) -> FloatArray:
+    """numpy's two-sided linear interpolation between ``(G, L)`` order statistics, in their dtype
+    with the ``(G,)`` weights cast to it (``numpy.lib._function_base_impl._lerp``)."""
+    dtype = low_values.dtype
     difference = high_values - low_values
-    return np.where(
+    weight = gamma.astype(dtype)[:, None]
+    complement = (1.0 - gamma).astype(dtype)[:, None]
+    result: FloatArray = np.where(
         (gamma >= 0.5)[:, None],
         high_values - difference * complement,
         low_values + difference * weight,
     )
+    return result
+
+
+def _order_statistics(
+    rows: FloatArray,
+    group: IntArray,
+    counts: IntArray,
+    low: NDArray[np.intp],
+    high: NDArray[np.intp],
+    out: tuple[FloatArray, FloatArray],
+) -> None:
+    """Writes to ``out`` the ``(G, L)`` order statistics ``low`` and ``high`` (``(G,)`` each) of
+    ``|z - E[z | group]|`` within every group of one factor, for all active code dimensions at
+    once, bitwise equal to those of the reference's group-by-group loop.
+
+    ``rows`` is the ``(N, L)`` C-contiguous active codes (L >= 2), ``group`` the ``(N,)`` dense
+    group of each point and ``counts`` the ``(G,)`` group sizes.
+
+    Each group's points are gathered, in their original order, into column ``g`` of a
+    ``(longest, G, L)`` array padded with zeros. Summing over its first axis adds every group's
+    rows one after another, exactly the float order of ``np.mean`` over a group's C-contiguous
+    ``(n, L)`` rows in the reference (adding the padding's zeros changes nothing). The deviations
+    are written transposed, ``(G, L, longest)``, the padding set to ``+inf`` so that it sorts last,
+    and each row is partitioned at the lowest order statistic needed and sorted above it, which
+    puts every group's order statistic ``j`` at position ``j``. Both arrays are scratch buffers
+    (:func:`~learnable_weights.metrics._scratch.scratch`).
+    """
+    num_points, width = rows.shape
+    num_groups, longest = counts.size, int(counts.max())
+    order = np.argsort(group, kind="stable")  # by group, original order within each group
+    # The point sorted j-th, the p-th of group g (which starts at s_g), goes to slot p * G + g
+    # = j * G + (g - s_g * G).
+    starts = np.cumsum(counts) - counts
+    slot = np.arange(0, num_points * num_groups, num_groups)
+    slot += np.repeat(np.arange(num_groups) - starts * num_groups, counts)
+    source = np.full(longest * num_groups, -1, dtype=np.intp)
+    source[slot] = order
+    padded = scratch("blocks", (longest, num_groups, width), rows.dtype)
+    # mode="clip" spares the copy numpy makes of `out` under "raise"; padding (-1) takes row 0.
+    np.take(rows, source, axis=0, out=padded.reshape(-1, width), mode="clip")
+    padding = np.flatnonzero(source < 0)
+    padded.reshape(-1, width)[padding] = 0.0
+    sums = padded.sum(axis=0)
+    # np.mean divides its float32 sum by an integer count in float64 and rounds back.
+    means = (sums.astype(np.float64) / counts[:, None]).astype(rows.dtype)
+    padded.reshape(-1, width)[padding] = np.inf  # padding sorts last
+    deviations = scratch("deviations", (num_groups, width, longest), rows.dtype)
+    np.subtract(padded.transpose(1, 2, 0), means[:, :, None], out=deviations)
+    np.abs(deviations, out=deviations)
+    first = int(low.min())
+    # Non-negative floats order as their bit patterns do, and numpy selects and sorts integers
+    # about twice as fast (no NaN handling).
+    keys = deviations.view(np.int32 if deviations.dtype == np.float32 else np.int64)
+    if first:
+        keys.partition(first, axis=-1)
+    keys[..., first:].sort(axis=-1)
+    groups = np.arange(num_groups)
+    out[0][...] = deviations[groups, :, low]
+    out[1][...] = deviations[groups, :, high]
+
+
+def _factor_deviation_groupwise(
+    latents: FloatArray, labels: IntArray, percent: float
+) -> NDArray[np.float64]:
+    """``(L,)`` mean over one factor's groups of the per-group quantile of ``|z - E[z | group]|``,
+    computed as the reference does, one group at a time, on its ``(N, L)`` view of the active
+    codes: for one code dimension (whose group means numpy sums pairwise), float16 codes, and very
+    unequal groups."""
+    total = np.zeros(latents.shape[1])
+    values = np.unique(labels)
+    for value in values:
+        match = latents[labels == value, :]
+        spread = np.abs(match - np.mean(match, axis=0))
+        total += np.percentile(spread, percent, axis=0)
+    return total / values.size
+
+
+def _factor_groups(factors: IntArray, num_bins: int) -> Iterator[tuple[IntArray, IntArray]]:
+    """For each column of the ``(N, K)`` factors, the reference's groups after discretising the
+    factor into ``num_bins`` bins: the ``(N,)`` group of each point, numbered ``0..G-1`` in the
+    order of the bins (in the narrowest unsigned type that holds them: numpy radix-sorts narrow
+    keys, one pass per byte), and the ``(G,)`` group sizes."""
+    columns = scratch("factors", factors.shape[::-1], factors.dtype)
+    np.copyto(columns, factors.T)
+    lookup = integer_bin_lookup(columns, num_bins)
+    if lookup is None:
+        tables, low = None, np.zeros(columns.shape[0], dtype=np.int64)
+        columns = np.ascontiguousarray(histogram_discretize(factors, num_bins).T)
+    else:
+        tables, low = lookup
+    dtype = next(
+        t for t in (np.uint8, np.uint16, np.uint32, np.intp) if num_bins <= np.iinfo(t).max
+    )
+    for i, column in enumerate(columns):
+        value = column - low[i] if low[i] else column
+        value_counts = np.bincount(value)
+        labels = np.arange(value_counts.size) if tables is None else tables[i, : value_counts.size]
+        bin_counts = np.bincount(labels, weights=value_counts).astype(np.int64)
+        present = bin_counts > 0
+        group_of_value = (np.cumsum(present) - 1).astype(dtype)[labels]
+        yield group_of_value[value], bin_counts[present]
 
 
 def _scores(
-    groups: IntArray, latents: FloatArray, diff_quantile: float
+    factors: IntArray,
+    active_codes: FloatArray,
+    rows: FloatArray,
+    diff_quantile: float,
+    num_bins: int,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """``IRS_matrix`` ``(L, K)`` and ``max_deviations`` ``(L,)`` for ``(N, K)`` factor groups and
-    ``(N, L)`` active codes, in the codes' dtype where the reference computes in it."""
-    max_deviations = np.max(np.abs(latents - latents.mean(axis=0)), axis=0)
+    """``IRS_matrix`` ``(L, K)`` and ``max_deviations`` ``(L,)`` for ``(N, K)`` factor classes,
+    the ``(L, N)`` C-contiguous active codes and their ``(N, L)`` C-contiguous copy ``rows``, in
+    the codes' dtype where the reference computes in it (research/metrics.md §8,
+    ``scalable_disentanglement_score``)."""
+    latents = active_codes.T  # the reference's (N, L) view, whose layout fixes float orders
+    mean = latents.mean(axis=0)
+    # max |z - mean| in the codes' dtype: rounding is monotonic, so the extremes give it.
+    max_deviations = np.maximum(active_codes.max(axis=1) - mean, mean - active_codes.min(axis=1))
     percent = diff_quantile * 100  # a Python float, as the reference passes it to np.percentile
-    deviations = np.zeros((latents.shape[1], groups.shape[1]))
-    for i in range(groups.shape[1]):
-        # Bin labels are small non-negative integers: rank the bins present, then a stable
-        # (radix) sort of the narrow labels orders the points by group, in their original order.
-        bin_counts = np.bincount(groups[:, i])
-        present = bin_counts > 0
-        group = (np.cumsum(present) - 1)[groups[:, i]]
-        counts = bin_counts[present]
-        narrow = group.astype(np.uint16) if counts.size <= np.iinfo(np.uint16).max else group
-        order = np.argsort(narrow, kind="stable")
-        bounds = np.cumsum(counts)
-        # np.mean on each group's own C-contiguous rows, as the reference computes it: the
-        # float32 summation order depends on the array's shape and layout.
-        means = np.stack(
-            [
-                np.mean(np.ascontiguousarray(latents[order[end - size : end]]), axis=0)
-                for end, size in zip(bounds.tolist(), counts.tolist(), strict=True)
-            ]
+    num_points, width = latents.shape
+    vectorised = width >= 2 and active_codes.dtype in (np.float32, np.float64)
+    groups = list(_factor_groups(factors, num_bins))
+    sizes = np.array([counts.size for _group, counts in groups])
+    ends = np.cumsum(sizes)
+    low, high, gamma = _percentile_positions(
+        np.concatenate([counts for _group, counts in groups]), percent
+    )
+    low_values = np.zeros((int(ends[-1]), width), dtype=active_codes.dtype)
+    high_values = np.zeros_like(low_values)
+    groupwise: dict[int, NDArray[np.float64]] = {}
+    for i, ((group, counts), end) in enumerate(zip(groups, ends.tolist(), strict=True)):
+        if vectorised and counts.size * int(counts.max()) <= _MAX_PADDING * num_points:
+            span = slice(end - counts.size, end)
+            out = (low_values[span], high_values[span])
+            _order_statistics(rows, group, counts, low[span], high[span], out)
+        else:
+            groupwise[i] = _factor_deviation_groupwise(latents, group, percent)
+    quantiles = _interpolate(low_values, high_values, gamma).astype(np.float64)
+    deviations = np.empty((width, len(groups)))
+    for i, (size, end) in enumerate(zip(sizes.tolist(), ends.tolist(), strict=True)):
+        # The reference adds a factor's quantiles one group after another to a float64 zero:
+        # numpy sums (G, L) rows over axis 0 in that order (np.add.reduceat does not).
+        deviation = groupwise.get(i)
+        deviations[:, i] = (
+            quantiles[end - size : end].sum(axis=0) / size if deviation is None else deviation
         )
-        spread = np.abs(latents - means[group])
-        for row in _group_quantiles(spread, group, order, counts, percent):
-            deviations[:, i] += row
-        deviations[:, i] /= counts.size
     with np.errstate(divide="ignore", invalid="ignore"):
         matrix = 1.0 - deviations / max_deviations[:, None]
     return matrix, max_deviations.astype(np.float64)
@@ -167,12 +288,13 @@ def irs(
     if isinstance(diff_quantile, bool) or not 0.0 <= float(diff_quantile) <= 1.0:
         raise ValueError(f"diff_quantile must be a number in [0, 1], got {diff_quantile!r}")
     check_enough_points(code_array.shape[0], num_bins, "every factor")
-    groups = histogram_discretize(factor_array, num_bins)
-    is_active = code_array.var(axis=0) > 0.0
+    columns = scratch("codes", code_array.shape[::-1], code_array.dtype)
+    np.copyto(columns, code_array.T)  # (D, N), the reference's layout of the codes
+    is_active = _active_dims(code_array, columns)
     active = np.flatnonzero(is_active)
-    # Select through the transpose, as the reference does on its (D, N) array: the memory
-    # layout of the selection decides numpy's summation order and so the float32 rounding.
-    active_codes = code_array.T[is_active, :]
+    # The reference selects rows of its (D, N) array; the C-contiguous result's layout decides
+    # numpy's summation orders below, and so the float32 roundings.
+    active_codes = columns if active.size == columns.shape[0] else columns[is_active]
     empty = np.zeros(0)
     if active.size == 0:
         return IRSResult(
@@ -184,10 +306,15 @@ def irs(
             max_deviations=empty,
             parents=np.zeros(0, dtype=np.int64),
         )
-    matrix, max_deviations = _scores(groups, active_codes.T, float(diff_quantile))
+    # The codes row by row: the caller's array when every dimension is active.
+    rows = code_array if active.size == code_array.shape[1] else active_codes.T.copy()
+    matrix, max_deviations = _scores(
+        factor_array, active_codes, rows, float(diff_quantile), num_bins
+    )
     scores = matrix.max(axis=1)
     if np.sum(max_deviations) > 0.0:
-        score = np.average(scores, weights=max_deviations)
+        # np.average(scores, weights=max_deviations), spelt out (the same float64 operations).
+        score = np.multiply(scores, max_deviations).sum() / max_deviations.sum()
     else:
         score = np.mean(scores)
     return IRSResult(
