@@ -162,7 +162,8 @@ def check_enough_points(num_points: int, num_bins: int, what: str) -> None:
 
 def require_multi_valued_factors(factors: IntArray, metric: str, reason: str) -> None:
     """Raise when a factor column takes a single value (its entropy or its classifier is undefined)."""
-    constant = np.flatnonzero((factors == factors[:1]).all(axis=0))
+    columns = np.ascontiguousarray(factors.T)  # one row per factor, in contiguous memory
+    constant = np.flatnonzero((columns == columns[:, :1]).all(axis=1))
     if constant.size:
         raise ValueError(
             f"{metric}: factor(s) {constant.tolist()} take a single value in these points; "

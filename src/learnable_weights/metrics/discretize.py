@@ -122,7 +122,8 @@ def histogram_discretize(values: NDArray[Any], num_bins: int = 20) -> IntArray:
         labels: IntArray = table.ravel()[offsets].T
         return labels
     low, high = columns.min(axis=1), columns.max(axis=1)
-    return _digitize(values, _bin_edges(columns, low, high, num_bins))
+    digitized: IntArray = _digitize(columns, _bin_edges(columns, low, high, num_bins)).T
+    return digitized
 
 
 def integer_bin_lookup(columns: NDArray[Any], num_bins: int) -> tuple[IntArray, IntArray] | None:
@@ -158,20 +159,29 @@ def integer_bin_lookup(columns: NDArray[Any], num_bins: int) -> tuple[IntArray, 
     return table.astype(np.int64, copy=False), low
 
 
-def _digitize(values: NDArray[Any], edges: NDArray[Any]) -> IntArray:
-    """``(N, D)`` labels ``np.digitize(values[:, d], edges[d, :-1])`` for ``(D, B + 1)`` edges."""
+def _digitize(columns: NDArray[Any], edges: NDArray[Any]) -> IntArray:
+    """``(D, N)`` labels ``np.digitize(columns[d], edges[d, :-1])`` of ``(D, N)`` values (one row
+    per column, so that every operation runs along contiguous memory) for ``(D, B + 1)`` edges."""
     num_bins = edges.shape[1] - 1
     # Comparisons happen in the edges' dtype, as in np.digitize (integers compare as float64).
-    values = values.astype(edges.dtype, copy=False)
-    columns = np.arange(values.shape[1])
+    columns = columns.astype(edges.dtype, copy=False)
+    # The last bin has no upper edge (np.digitize ignores the last one): +inf stands for it.
+    bounds = edges.copy()
+    bounds[:, -1] = np.inf
+    flat_bounds = bounds.ravel()
+    row_start = (np.arange(columns.shape[0], dtype=np.int64) * (num_bins + 1))[:, None]
     # Guess each bin from the bin width, then step to the bin whose edges enclose the value;
     # the result is exact because it is checked against the edges themselves.
-    width = (edges[:, -1].astype(np.float64) - edges[:, 0]) / num_bins
-    guess = np.floor((values - edges[:, 0].astype(np.float64)) / width)
-    index: IntArray = np.clip(guess, 0, num_bins - 1).astype(np.int64)
+    first = edges[:, :1].astype(np.float64)
+    width = (edges[:, -1:].astype(np.float64) - first) / num_bins
+    guess = np.floor((columns - first) / width)
+    np.maximum(guess, 0.0, out=guess)
+    np.minimum(guess, num_bins - 1, out=guess)
+    index: IntArray = guess.astype(np.int64)
     while True:
-        too_high = values < edges[columns, index]
-        too_low = (index < num_bins - 1) & (values >= edges[columns, index + 1])
+        position = index + row_start
+        too_high = columns < flat_bounds[position]
+        too_low = columns >= flat_bounds[position + 1]
         if not (too_high.any() or too_low.any()):
             return index + 1
         index += too_low.astype(np.int64) - too_high.astype(np.int64)
@@ -185,14 +195,17 @@ def _dense_labels(labels: NDArray[Any]) -> tuple[IntArray, IntArray]:
     """
     num_columns = labels.shape[1]
     if np.issubdtype(labels.dtype, np.integer):
-        low = labels.min(axis=0).astype(np.int64)
-        span = int((labels.max(axis=0).astype(np.int64) - low).max()) + 1
+        # One row per column, in contiguous memory (free for histogram_discretize's labels).
+        columns = np.ascontiguousarray(labels.T)
+        low = columns.min(axis=1).astype(np.int64)
+        span = int((columns.max(axis=1).astype(np.int64) - low).max()) + 1
         if span * num_columns <= max(labels.size, 1 << 16):
             # Small integer range: mark the values present, rank them with a cumulative sum.
-            offsets = labels - low + np.arange(num_columns, dtype=np.int64) * span
+            offsets = columns - (low - np.arange(num_columns, dtype=np.int64) * span)[:, None]
             present = np.bincount(offsets.ravel(), minlength=span * num_columns) > 0
             ranks = np.cumsum(present.reshape(num_columns, span), axis=1) - 1
-            return ranks.ravel()[offsets], ranks[:, -1] + 1
+            dense: IntArray = ranks.ravel()[offsets].T
+            return dense, ranks[:, -1] + 1
     order = np.argsort(labels, axis=0, kind="stable")
     ordered = np.take_along_axis(labels, order, axis=0)
     starts = np.zeros(labels.shape, dtype=np.int64)
@@ -249,16 +262,28 @@ def discrete_mutual_info(codes: NDArray[Any], factors: NDArray[Any]) -> NDArray[
         )
     code_labels, code_classes = _dense_labels(codes)
     factor_labels, factor_classes = _dense_labels(factors)
+    # One row per column: the broadcasts below then run along contiguous memory.
+    code_rows, factor_rows = np.ascontiguousarray(code_labels.T), factor_labels.T
     num_codes = codes.shape[1]
     width = int(code_classes.max())
-    dims = np.arange(num_codes, dtype=np.int64)[None, :]
+    dims = np.arange(num_codes, dtype=np.int64)[:, None]
     mutual_info = np.empty((num_codes, factors.shape[1]), dtype=np.float64)
     for j, height in enumerate(factor_classes.tolist()):
         # Table (code dim, factor class, code class): rows are the factor, as in sklearn's call.
-        joint = (dims * height + factor_labels[:, j : j + 1]) * width + code_labels
+        joint = (dims * height + factor_rows[j]) * width + code_rows
         counts = np.bincount(joint.ravel(), minlength=num_codes * height * width)
         mutual_info[:, j] = _mutual_info_from_counts(counts.reshape(num_codes, height, width))
     return mutual_info
+
+
+def _class_counts(labels: NDArray[Any]) -> IntArray:
+    """``(C,)`` the number of points in each class of ``(N,)`` labels, in sorted class order."""
+    if np.issubdtype(labels.dtype, np.integer):
+        low = int(labels.min())
+        if int(labels.max()) - low <= max(labels.size, 1 << 16):
+            counts = np.bincount(labels - low if low else labels)
+            return counts[counts > 0]
+    return np.unique(labels, return_counts=True)[1]
 
 
 def discrete_entropy(factors: NDArray[Any]) -> NDArray[np.float64]:
@@ -270,15 +295,14 @@ def discrete_entropy(factors: NDArray[Any]) -> NDArray[np.float64]:
     Returns:
         ``(K,)`` float64 entropies of the sampled labels (not ``log`` of the number of classes).
     """
-    labels, classes = _dense_labels(factors)
     total = factors.shape[0]
     log_total = math.log(total)
     entropy = np.zeros(factors.shape[1], dtype=np.float64)
-    for j in range(factors.shape[1]):
-        if classes[j] == 1:
-            continue
+    for j, column in enumerate(np.ascontiguousarray(factors.T)):
         # The contingency table of y with itself is diagonal: the class counts, sorted by class.
-        counts = np.bincount(labels[:, j], minlength=int(classes[j]))
+        counts = _class_counts(column)
+        if counts.size == 1:
+            continue
         fractions = counts / total
         log_outer = -np.log(counts * counts) + log_total + log_total
         terms = fractions * (np.log(counts) - log_total) + fractions * log_outer
