@@ -16,7 +16,9 @@ prints the ratio reference / ours. Rows:
   a cheap representation (8x8 average pooling and a fixed linear map), at ``--sampling-points``
   training points (half as many evaluation points); the reference calls the encoder on 64 (or 16)
   observations at a time, ours on ``--encode-batch`` at a time on ``--device`` (default: the
-  reference's sizes, the fastest on a CPU; use 4096 on a GPU).
+  reference's sizes, the fastest on a CPU; use 4096 on a GPU). ``--dataset npz`` reads the
+  observations from procedural dSprites' npz file with the real file's loader instead of rendering
+  each draw (on a GPU the rendering, on the CPU in both, would otherwise dominate both sides).
 
     python benchmarks/metric_speed.py                       # everything, study sizes
     python benchmarks/metric_speed.py --only array dci      # some sections
@@ -32,6 +34,7 @@ import argparse
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,7 +61,8 @@ from tests.metrics.reference import (
     reference_sap,
 )
 
-from learnable_weights.data import ProceduralDSprites
+from learnable_weights.data import DSprites, ProceduralDSprites
+from learnable_weights.data.ground_truth import GroundTruthDataset
 from learnable_weights.metrics import (
     beta_vae_score,
     dci,
@@ -274,15 +278,34 @@ class EncoderMean:
         return codes
 
 
+def sampling_dataset(args: argparse.Namespace) -> GroundTruthDataset:
+    """Procedural dSprites rendered for every draw, or (``--dataset npz``) its npz file written
+    once to ``--npz-dir`` and read with the real file's loader, whose draws are array lookups as
+    with the downloaded dSprites."""
+    if args.dataset == "procedural":
+        return ProceduralDSprites()
+    directory = Path(args.npz_dir)
+    path = directory / "procedural_dsprites_64x64.npz"
+    if not path.exists():
+        print(f"writing {path} (once)", flush=True)
+        ProceduralDSprites().write_npz(directory, compress=False)
+    return DSprites(file=path, download=False)
+
+
 def sampling_section(args: argparse.Namespace) -> None:
     device = torch.device(args.device)
-    sampling_rows(args, "reference encoder", EncoderMean(device))
-    sampling_rows(args, "cheap representation", PooledLinear())
+    dataset = sampling_dataset(args)
+    sampling_rows(args, dataset, "reference encoder", EncoderMean(device))
+    sampling_rows(args, dataset, "cheap representation", PooledLinear())
 
 
-def sampling_rows(args: argparse.Namespace, label: str, represent: Callable[[Any], Any]) -> None:
-    """BetaVAE, FactorVAE and a sampled set on procedural dSprites with one representation."""
-    dataset = ProceduralDSprites()
+def sampling_rows(
+    args: argparse.Namespace,
+    dataset: GroundTruthDataset,
+    label: str,
+    represent: Callable[[Any], Any],
+) -> None:
+    """BetaVAE, FactorVAE and a sampled set on dSprites with one representation."""
     beta_vae = import_reference("beta_vae")
     factor_vae = import_reference("factor_vae")
     utils = import_reference("utils")
@@ -345,6 +368,16 @@ def main() -> None:
         help="observations per encoder call in ours (default: the reference's: 64, sets 16)",
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--dataset",
+        choices=("procedural", "npz"),
+        default="procedural",
+        help="sampling rows: render every draw, or read procedural dSprites' npz file (written "
+        "once to --npz-dir) with the real file's loader",
+    )
+    parser.add_argument(
+        "--npz-dir", default=os.path.join(tempfile.gettempdir(), "learnable-weights-benchmarks")
+    )
     args = parser.parse_args()
     sections = args.only or ["array", "dci", "sampling"]
     print(

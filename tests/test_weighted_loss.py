@@ -307,3 +307,47 @@ def test_custom_regularizer_is_used() -> None:
     criterion(torch.tensor(1.0), torch.tensor(1.0))
     assert criterion.last is not None
     assert criterion.last.regularizer.item() == pytest.approx(6.0)
+
+
+# --------------------------------------------------------------------------- CUDA
+@pytest.mark.cuda
+def test_cuda_objective_and_gradients_equal_the_cpu_ones() -> None:
+    s, terms, lam = [0.3, -1.2, 0.8], [2.5, 0.7, 11.0], 0.25
+    results = []
+    for device in ("cpu", "cuda"):
+        criterion = LearnableWeightedLoss(num_terms=3, bias_penalty=lam, init_log_variances=s)
+        criterion = criterion.double().to(device)
+        total = criterion(*(torch.tensor(t, dtype=torch.float64, device=device) for t in terms))
+        total.backward()
+        assert criterion.log_variances.grad is not None
+        results.append((total.item(), criterion.log_variances.grad.cpu()))
+    assert results[1][0] == pytest.approx(results[0][0], rel=1e-12)
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.cuda
+def test_cuda_non_finite_term_is_reported_at_the_next_call_or_at_flush() -> None:
+    criterion = LearnableWeightedLoss(names=("recon", "kl")).cuda()
+    one = torch.tensor(1.0, device="cuda")
+    criterion(one, torch.tensor(float("nan"), device="cuda"))  # deferred: no sync, no error yet
+    torch.cuda.synchronize()
+    with pytest.raises(NonFiniteLossError, match=r"call 1 \(detected at the next call.*: kl"):
+        criterion(one, one)
+    criterion(one, torch.tensor(float("inf"), device="cuda"))
+    with pytest.raises(NonFiniteLossError, match=r"call 3 .*: kl"):
+        criterion.flush()
+    criterion(one, one)
+    criterion.flush()  # all finite: nothing to report
+
+
+@pytest.mark.cuda
+def test_cuda_bf16_autocast_computes_the_objective_in_float32() -> None:
+    criterion = LearnableWeightedLoss(num_terms=2).cuda()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        terms = [torch.tensor(2.5, device="cuda").bfloat16(), torch.tensor(0.5, device="cuda")]
+        total = criterion(*terms)
+    assert total.dtype == torch.float32
+    expected = LearnableWeightedLoss(num_terms=2)(
+        torch.tensor(2.5).bfloat16().float(), torch.tensor(0.5)
+    )
+    assert total.item() == pytest.approx(expected.item(), rel=1e-6)

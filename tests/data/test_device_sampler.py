@@ -50,7 +50,7 @@ class BinaryGrid(GroundTruthDataset):
 def epoch_indices(sampler: DeviceBatchSampler) -> list[int]:
     indices: list[int] = []
     for _, factors in sampler:
-        indices.extend(sampler.dataset.factors_to_index(factors.numpy()).tolist())
+        indices.extend(sampler.dataset.factors_to_index(factors.cpu().numpy()).tolist())
     return indices
 
 
@@ -276,3 +276,30 @@ def test_procedural_dsprites_in_spawned_dataloader_workers() -> None:
     factors = torch.cat([batch[1] for batch in loader])
     torch.testing.assert_close(images, data.observations_at(indices), atol=0, rtol=0)
     np.testing.assert_array_equal(factors.numpy(), data.index_to_factors(indices))
+
+
+# --------------------------------------------------------------------------- CUDA
+@pytest.mark.cuda
+@pytest.mark.parametrize("storage", ["uint8", "packed", "render"])
+def test_cuda_batches_hold_the_dataset_observations(storage: str) -> None:
+    data = ProceduralDSprites() if storage == "render" else BinaryGrid()
+    sampler = DeviceBatchSampler(data, batch_size=16, device="cuda", storage=storage, seed=0)  # type: ignore[arg-type]
+    images, factors = sampler.next_batch()
+    assert images.device.type == "cuda" and factors.device.type == "cuda"
+    indices = data.factors_to_index(factors.cpu().numpy())
+    torch.testing.assert_close(images.cpu(), data.observations_at(indices), atol=0, rtol=0)
+
+
+@pytest.mark.cuda
+def test_cuda_resume_draws_exactly_the_same_batches() -> None:
+    reference = DeviceBatchSampler(GreyGrid(), batch_size=7, device="cuda", seed=1)
+    draw(reference, 5)
+    state = reference.state_dict()
+    continued = draw(reference, 12)
+    resumed = DeviceBatchSampler(GreyGrid(), batch_size=7, device="cuda", seed=2)
+    resumed.load_state_dict(state)
+    after = draw(resumed, 12)
+    assert all(torch.equal(a, b) for a, b in zip(continued, after, strict=True))
+    assert sorted(epoch_indices(DeviceBatchSampler(GreyGrid(), 7, device="cuda", seed=3))) == list(
+        range(60)
+    )
