@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from typing import Any
@@ -236,6 +237,21 @@ def test_result_records_settings_seed_and_versions() -> None:
     assert result.headline() == {"mig": result.scores["mig"]["discrete_mig"]}
     assert result.scalars()["mig/discrete_mig"] == result.scores["mig"]["discrete_mig"]
     assert result.headline()["mig"] > 0.5  # identity code
+
+
+def test_progress_is_logged_per_metric_and_timed(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="learnable_weights.metrics.evaluate"):
+        result = evaluate(
+            FakeGroundTruth(),
+            linear_representation(mixing_matrix("identity")),
+            metrics=["mig", "irs"],
+            settings={"mig": {"num_train": 300}, "irs": {"num_train": 300}},
+        )
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0] == "metric 1 of 2: mig" and messages[2] == "metric 2 of 2: irs"
+    assert messages[1] == f"mig done in {result.seconds['mig']:.1f} s"
+    assert messages[3].startswith("irs done in ") and len(messages) == 4
+    assert set(result.seconds) == {"mig", "irs"} and min(result.seconds.values()) > 0
 
 
 @pytest.mark.parametrize(

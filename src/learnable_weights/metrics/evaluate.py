@@ -29,6 +29,7 @@ matmul precision) and autocast are off during the evaluation and restored after 
 
 from __future__ import annotations
 
+import logging
 import platform
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -60,6 +61,9 @@ from learnable_weights.metrics.irs import irs
 from learnable_weights.metrics.mig import mig
 from learnable_weights.metrics.modularity import modularity_explicitness
 from learnable_weights.metrics.sap import sap
+
+#: Progress at INFO level: each metric's start, and its end with the seconds it took.
+_LOG = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -205,6 +209,11 @@ def evaluate(
     Returns:
         :class:`Evaluation` with the scores, settings, seed and library versions.
 
+    At the study's sizes this is long on a CPU (many minutes with a 64x64 convolutional encoder;
+    docs/metrics/index.md gives a measured run): progress is logged at INFO level by the
+    ``learnable_weights.metrics.evaluate`` logger (``logging.basicConfig(level=logging.INFO)``
+    shows it), and :attr:`Evaluation.seconds` records each metric's time.
+
     Raises:
         ValueError: unknown metric or setting names, a bad seed or batch size.
         TypeError: ``dataset`` lacks the ground-truth methods a chosen metric needs.
@@ -229,10 +238,12 @@ def evaluate(
         if batch_size is None and on_accelerator:
             batch_size = 4096
         sets = _SampledSets(dataset, represent, int(seed), batch_size)
-        for name in chosen:
+        for number, name in enumerate(chosen, start=1):
+            _LOG.info("metric %d of %d: %s", number, len(chosen), name)
             start = time.perf_counter()
             scores[name] = dict(_run_metric(name, resolved[name], sets, int(seed)))
             seconds[name] = time.perf_counter() - start
+            _LOG.info("%s done in %.1f s", name, seconds[name])
     versions = dict(installed_versions())
     versions["learnable-weights"] = _package_version()
     versions["python"] = platform.python_version()
