@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import torch
@@ -173,6 +175,29 @@ def test_torch_tensors_give_the_numpy_result() -> None:
     )
 
 
+@pytest.mark.parametrize("n_jobs", [1, 2, 7])
+def test_threads_do_not_change_the_result(n_jobs: int) -> None:
+    rs = np.random.RandomState(50)
+    factors = make_factors(rs, 2500)
+    codes = make_codes("entangled", factors, rs)
+    single = irs(codes, factors, n_jobs=1)
+    threaded = irs(codes, factors, n_jobs=n_jobs)
+    assert threaded["IRS"] == single["IRS"]
+    np.testing.assert_array_equal(threaded["IRS_matrix"], single["IRS_matrix"])
+
+
+def test_calls_from_several_threads_at_once_get_their_own_results() -> None:
+    rs = np.random.RandomState(51)
+    cases = []
+    for kind in ("identity", "entangled", "noisy", "ties"):
+        factors = make_factors(rs, 1500)
+        cases.append((make_codes(kind, factors, rs), factors))
+    expected = [irs(codes, factors, n_jobs=1)["IRS"] for codes, factors in cases]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda case: irs(*case)["IRS"], cases * 3))
+    assert results == expected * 3
+
+
 CODES = make_codes("noisy", make_factors(np.random.RandomState(47), 100), np.random.RandomState(48))
 FACTORS = make_factors(np.random.RandomState(47), 100)
 
@@ -186,6 +211,8 @@ FACTORS = make_factors(np.random.RandomState(47), 100)
         ({"codes": CODES[:50]}, ValueError, "50 rows but factors has 100"),
         ({"codes": CODES * np.inf}, ValueError, "NaN or infinite"),
         ({"factors": FACTORS.astype(float)}, TypeError, "integer class indices"),
+        ({"n_jobs": 0}, ValueError, "n_jobs must be a positive number of threads or None"),
+        ({"n_jobs": 1.5}, ValueError, "n_jobs"),
     ],
 )
 def test_bad_input_gets_a_clear_error(

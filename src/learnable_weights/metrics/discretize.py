@@ -19,6 +19,7 @@ term for term.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -144,19 +145,28 @@ def integer_bin_lookup(columns: NDArray[Any], num_bins: int) -> tuple[IntArray, 
     """
     if not np.issubdtype(columns.dtype, np.integer) or columns.dtype == np.uint64:
         return None
-    low, high = columns.min(axis=1), columns.max(axis=1)
-    low = low.astype(np.int64)
-    span = int((high.astype(np.int64) - low).max()) + 1
+    low = columns.min(axis=1).astype(np.int64)
+    high = columns.max(axis=1).astype(np.int64)
+    span = int((high - low).max()) + 1
     if span * columns.shape[0] > max(columns.shape[1], 1 << 12):
         return None
-    edges = _bin_edges(columns, low, high, check_num_bins(num_bins))
+    return _integer_table(tuple(low.tolist()), tuple(high.tolist()), check_num_bins(num_bins)), low
+
+
+@functools.lru_cache(maxsize=64)
+def _integer_table(low: tuple[int, ...], high: tuple[int, ...], num_bins: int) -> IntArray:
+    """The read-only table of :func:`integer_bin_lookup` for columns with these minima and
+    maxima (the bin edges depend on nothing else), kept for the next call with the same ranges."""
+    lows, highs = np.array(low, dtype=np.int64), np.array(high, dtype=np.int64)
+    edges = _bin_edges(np.stack([lows, highs], axis=1), lows, highs, num_bins)
     # numpy's own digitize on each column's possible values (those beyond a column's maximum
     # get labels too; they never occur).
-    values = np.arange(span, dtype=np.int64)
+    values = np.arange(int((highs - lows).max()) + 1, dtype=np.int64)
     table = np.stack(
         [np.digitize(values + lo, row[:-1]) for lo, row in zip(low, edges, strict=True)]
-    )
-    return table.astype(np.int64, copy=False), low
+    ).astype(np.int64, copy=False)
+    table.flags.writeable = False
+    return table
 
 
 def _digitize(columns: NDArray[Any], edges: NDArray[Any]) -> IntArray:
