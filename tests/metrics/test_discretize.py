@@ -241,3 +241,12 @@ def test_missing_reference_skips_locally_and_fails_in_ci(monkeypatch: pytest.Mon
     monkeypatch.setenv(reference.REQUIRE_ENV, "1")
     with pytest.raises(pytest.fail.Exception, match="required"):
         reference.import_reference("mig")
+
+
+def test_unsigned_64_bit_labels_give_the_int64_results() -> None:
+    labels = np.random.RandomState(3).randint(0, 5, size=(200, 3))
+    wide = labels.astype(np.uint64)
+    np.testing.assert_array_equal(discrete_entropy(wide), discrete_entropy(labels))
+    np.testing.assert_array_equal(
+        discrete_mutual_info(wide, wide), discrete_mutual_info(labels, labels)
+    )

@@ -12,9 +12,11 @@ for one dimension (numpy >= 2: edges in the codes' dtype, so float32 codes get f
 value's label is the number of edges among the first ``num_bins`` that are ``<=`` it, as
 ``np.digitize`` (``right=False``) gives: a value exactly on an edge goes to the upper bin, and the
 maximum lands in bin ``num_bins``. It is found by guessing the bin from the bin width and then
-stepping until the value's own edges enclose it, so no comparison is approximate. Mutual information is computed from contingency tables built
-with one ``bincount`` per factor for all code dimensions at once, using scikit-learn's formula
-term for term.
+stepping until the value's own edges enclose it, so no comparison is approximate; integer columns
+with few distinct values (factor classes) are labelled through a table of their possible values,
+made with ``np.digitize`` itself. Every computation runs on one row per dimension, in contiguous
+memory. Mutual information is computed from contingency tables built with one ``bincount`` per
+factor for all code dimensions at once, using scikit-learn's formula term for term.
 """
 
 from __future__ import annotations
@@ -140,8 +142,9 @@ def integer_bin_lookup(columns: NDArray[Any], num_bins: int) -> tuple[IntArray, 
 
     Returns:
         ``(table, low)``: ``table[d, v - low[d]]`` is the label of value ``v`` in column ``d``,
-        ``(D, S)`` int64 with ``S`` the widest column's span and ``(D,)`` int64 minima; ``None``
-        when the values are not integers or span too wide a range for a small table.
+        ``(D, S)`` int64 with ``S`` the widest column's span (read-only: it is cached for the
+        next call with the same ranges) and ``(D,)`` int64 minima; ``None`` when the values are
+        not integers or span too wide a range for a small table.
     """
     if not np.issubdtype(columns.dtype, np.integer) or columns.dtype == np.uint64:
         return None
@@ -204,7 +207,7 @@ def _dense_labels(labels: NDArray[Any]) -> tuple[IntArray, IntArray]:
         ``(N, C)`` dense labels and ``(C,)`` the number of classes of each column.
     """
     num_columns = labels.shape[1]
-    if np.issubdtype(labels.dtype, np.integer):
+    if np.issubdtype(labels.dtype, np.integer) and labels.dtype != np.uint64:
         # One row per column, in contiguous memory (free for histogram_discretize's labels).
         columns = np.ascontiguousarray(labels.T)
         low = columns.min(axis=1).astype(np.int64)
@@ -288,7 +291,7 @@ def discrete_mutual_info(codes: NDArray[Any], factors: NDArray[Any]) -> NDArray[
 
 def _class_counts(labels: NDArray[Any]) -> IntArray:
     """``(C,)`` the number of points in each class of ``(N,)`` labels, in sorted class order."""
-    if np.issubdtype(labels.dtype, np.integer):
+    if np.issubdtype(labels.dtype, np.integer) and labels.dtype != np.uint64:
         low = int(labels.min())
         if int(labels.max()) - low <= max(labels.size, 1 << 16):
             counts = np.bincount(labels - low if low else labels)
