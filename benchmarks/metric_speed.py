@@ -191,6 +191,14 @@ def array_section(args: argparse.Namespace) -> None:
         close("IRS", 1e-9),
         args.repeats,
     )
+    for name, some_codes in (("10000 x 6", codes), ("10000 x 10", wide)):
+        compare(
+            f"IRS ({name}), one thread",
+            lambda some_codes=some_codes: reference_irs(some_codes, factors),
+            lambda some_codes=some_codes: irs(some_codes, factors, n_jobs=1),
+            close("IRS", 1e-9),
+            args.repeats,
+        )
 
 
 def _our_modularity_only(codes: Any, factors: Any) -> dict[str, float]:
