@@ -12,6 +12,7 @@ a laptop CPU, and prints the reconstruction and KL terms with the learned weight
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import torch
@@ -99,6 +100,12 @@ def main() -> None:
         f"(recon {first_weights[0]:.4f}, KL {first_weights[1]:.4f}) to "
         f"(recon {last_weights[0]:.4f}, KL {last_weights[1]:.4f});\nthe implied beta from "
         f"{first_beta:.3f} to {weighting.beta.item():.3f}."
+    )
+    settle_steps = abs(math.log(max(out.recon_loss.item(), 1e-8))) / args.lr
+    print(
+        "Adam moves each log-variance by about its learning rate per step, so the weights need "
+        f"about |ln R| / lr = {settle_steps:.0f} steps\nto reach their settling point "
+        "(docs/objective.md); until then beta follows the optimizer, not the objective."
     )
 
 

@@ -1,4 +1,4 @@
-"""Likelihoods: reductions, reference formulas and the σ-VAE properties (research/baselines.md §6)."""
+"""Likelihoods: reductions, reference formulas and the σ-VAE properties (Rybkin et al. 2021)."""
 
 from __future__ import annotations
 
@@ -111,3 +111,35 @@ def test_registry_and_errors() -> None:
     assert make_likelihood(custom) is custom
     with pytest.raises(ValueError, match="unknown likelihood 'mse'"):
         make_likelihood("mse")
+
+
+def test_bernoulli_irreducible_part_is_the_targets_entropy() -> None:
+    x = torch.tensor([[0.2, 0.5, 1.0, 0.0]], dtype=torch.float64).repeat(3, 1)
+    entropy = -(0.2 * math.log(0.2) + 0.8 * math.log(0.8)) + math.log(2)
+    likelihood = BernoulliLikelihood()
+    assert likelihood.irreducible(x).item() == pytest.approx(entropy, rel=1e-12)
+    # it is the infimum: the term at the targets' own logits
+    logits = torch.logit(x.clamp(1e-12, 1 - 1e-12))
+    nll, _ = likelihood(logits, x)
+    assert nll.item() == pytest.approx(entropy, abs=1e-9)
+    assert likelihood.irreducible(torch.ones(2, 5)).item() == 0.0  # binary targets: none
+    assert SumSquaredErrorLikelihood().irreducible(x).item() == 0.0
+
+
+def test_which_likelihoods_can_be_negative() -> None:
+    assert BernoulliLikelihood.non_negative and SumSquaredErrorLikelihood.non_negative
+    assert not CalibratedGaussianLikelihood.non_negative
+    # below MSE = 1/(2πe) the calibrated Gaussian NLL is negative
+    x = torch.full((1, 100), 0.5)
+    logits = torch.logit(torch.full((1, 100), 0.5 + 0.2))  # MSE 0.04 < 0.0585
+    nll, _ = CalibratedGaussianLikelihood()(logits, x)
+    assert nll.item() < 0
+
+
+@pytest.mark.parametrize(("low", "high"), [(-1.0, 1.0), (0.0, 255.0)])
+def test_bernoulli_rejects_targets_outside_unit_interval(low: float, high: float) -> None:
+    x = torch.linspace(low, high, 16).reshape(1, 16)
+    with pytest.raises(ValueError, match=rf"values in \[{low:.4g}, {high:.4g}\]"):
+        BernoulliLikelihood()(torch.zeros(1, 16), x)
+    unchecked, _ = BernoulliLikelihood(check_targets=False)(torch.zeros(1, 16), x)
+    assert torch.isfinite(unchecked)

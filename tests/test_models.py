@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from learnable_weights import LVAE, models
+from learnable_weights import LVAE, LearnableWeightedLoss, likelihoods, models
 from learnable_weights.likelihoods import CalibratedGaussianLikelihood
 from learnable_weights.weighting import (
     CapacityAnnealing,
@@ -113,10 +113,57 @@ def test_defaults_follow_the_reference_runs() -> None:
 
 def test_options_and_likelihood_override() -> None:
     model = models.build("beta-vae", *_networks(), latent_dim=D, beta=6.0, likelihood="gaussian")
-    assert isinstance(model.weighting, FixedWeighting) and model.weighting.beta == 6.0
+    assert isinstance(model.weighting, FixedWeighting) and model.weighting.fixed_beta == 6.0
+    assert model.weighting.beta.item() == 6.0
     assert model.likelihood.name == "gaussian"
     lvae = models.build("l-vae", *_networks(), latent_dim=D, bias_penalty=0.1)
     assert isinstance(lvae.weighting, LearnedWeighting) and lvae.weighting.loss.bias_penalty == 0.1
+
+
+def test_annealed_vae_run_script_setting() -> None:
+    model = models.build(
+        "annealed-vae", *_networks(), latent_dim=D, **models.ANNEALED_VAE_RUN_SCRIPT
+    )
+    assert isinstance(model.weighting, CapacityAnnealing)
+    assert (model.weighting.gamma, model.weighting.capacity_max) == (100.0, 20.0)
+
+
+@pytest.mark.parametrize("name", models.available())
+@pytest.mark.parametrize("likelihood", likelihoods.available())
+def test_every_registry_combination_trains_or_is_refused_at_build(
+    name: str, likelihood: str
+) -> None:
+    learned = name in ("l-vae", "mdl-vae")
+    can_be_negative = likelihood.startswith("sigma")
+    if learned and can_be_negative:
+        with pytest.raises(ValueError, match=r"can be negative .* use it with a fixed β"):
+            models.build(name, *_networks(), latent_dim=D, likelihood=likelihood)
+        return
+    torch.manual_seed(0)
+    model = models.build(name, *_networks(), latent_dim=D, likelihood=likelihood)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(3):
+        out = model(_data())
+        assert torch.isfinite(out.loss) and torch.isfinite(out.beta).all()
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+
+
+def test_learned_model_with_sigma_likelihood_can_opt_in() -> None:
+    weighting = LearnedWeighting(
+        LearnableWeightedLoss(names=("recon", "kl"), allow_negative_terms=True)
+    )
+    model = LVAE(*_networks(), D, likelihood="sigma-optimal", weighting=weighting)
+    assert model.likelihood.name == "sigma-optimal"
+    # the weights then see the term as it is, negative values included (no clamp at 0)
+    x = torch.full((4, 1, 6, 6), 0.5)
+    model.decoder = nn.Sequential(nn.Linear(D, 36), nn.Unflatten(1, (1, 6, 6)))
+    nn.init.zeros_(model.decoder[0].weight)
+    nn.init.constant_(model.decoder[0].bias, 0.1)  # MSE ≈ 6e-4: the Gaussian NLL is negative
+    out = model(x)
+    assert out.recon_loss.item() < 0
+    assert out.extras["recon_excess"].item() == out.recon_loss.item()
 
 
 def test_build_errors() -> None:

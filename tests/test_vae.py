@@ -172,3 +172,91 @@ def test_users_mlp_wraps_in_three_lines_and_trains() -> None:
     assert sum(last_losses[-20:]) / 20 < 0.6 * sum(first_losses) / 20
     end_weights = model(data[:64]).weights
     assert not torch.allclose(start_weights, end_weights, rtol=0.1)
+
+
+class _FixedPosterior(nn.Module):
+    """An encoder with a fixed posterior (KL constant), so only the loss weights can learn."""
+
+    def __init__(self, kl_scale: float) -> None:
+        super().__init__()
+        self.mu = nn.Parameter(torch.full((D,), kl_scale), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu = self.mu.expand(x.shape[0], D)
+        return mu, torch.full_like(mu, -30.0)  # σ ≈ 0: z = μ exactly
+
+
+class _FixedLogits(nn.Module):
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("logits", logits)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(z.shape[0], *self.logits.shape[1:])
+
+
+def _settled_beta(x: torch.Tensor, logits: torch.Tensor) -> float:
+    model = LVAE(_FixedPosterior(2.0), _FixedLogits(logits), D)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(400):
+        optimizer.zero_grad()
+        model(x).loss.backward()
+        optimizer.step()
+    return float(model.weighting.beta)
+
+
+def test_learned_beta_ignores_the_targets_entropy() -> None:
+    # Extra pixels at intensity 0.5, decoded exactly (logit 0): the Bernoulli term grows by
+    # ln 2 nats per pixel, all of it target entropy the model cannot remove. β must not move.
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 1, 4, 4, generator=generator) * 0.6 + 0.2
+    logits = torch.logit(x[:1]) + 0.3 * torch.randn(1, 1, 4, 4, generator=generator)
+    padding = torch.full((4, 1, 4, 60), 0.5)
+    x_padded = torch.cat([x, padding], dim=-1)
+    logits_padded = torch.cat([logits, torch.zeros(1, 1, 4, 60)], dim=-1)
+    beta, beta_padded = _settled_beta(x, logits), _settled_beta(x_padded, logits_padded)
+    assert beta_padded == pytest.approx(beta, rel=1e-5)
+    # and the reported reconstruction term keeps the reference convention (BCE with entropy)
+    model = LVAE(_FixedPosterior(2.0), _FixedLogits(logits_padded), D)
+    out = model(x_padded)
+    bce = (
+        nn.functional.binary_cross_entropy_with_logits(
+            logits_padded.expand(4, -1, -1, -1), x_padded, reduction="sum"
+        )
+        / 4
+    )
+    assert out.recon_loss.item() == pytest.approx(bce.item(), rel=1e-6)
+    entropy = -(torch.xlogy(x_padded, x_padded) + torch.xlogy(1 - x_padded, 1 - x_padded)).sum() / 4
+    assert out.extras["recon_excess"].item() == pytest.approx((bce - entropy).item(), rel=1e-4)
+
+
+def test_fixed_beta_objective_keeps_the_reference_convention() -> None:
+    x = torch.full((2, 1, 4, 4), 0.3)
+    model = LVAE(
+        _FixedPosterior(1.0),
+        _FixedLogits(torch.zeros(1, 1, 4, 4)),
+        D,
+        weighting=FixedWeighting(4.0),
+    )
+    out = model(x)
+    assert out.loss.item() == pytest.approx((out.recon_loss + 4.0 * out.kl).item(), rel=1e-6)
+    assert "recon_excess" not in out.extras
+
+
+def test_decoder_for_another_latent_size_names_both_sides() -> None:
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(16, 2 * D))
+    decoder = nn.Sequential(nn.Linear(D + 2, 16), nn.Unflatten(1, (1, 4, 4)))
+    model = LVAE(encoder, decoder, D)
+    with pytest.raises(
+        ValueError, match=rf"first Linear layer takes {D + 2} features, but LVAE\(latent_dim={D}\)"
+    ):
+        model(torch.rand(3, 1, 4, 4))
+    with pytest.raises(ValueError, match="Build the decoder for latent_dim"):
+        model.decode(torch.zeros(3, D))
+
+
+def test_bernoulli_targets_outside_unit_interval_are_refused() -> None:
+    model = LVAE(*_mlp_pair(), D)
+    normalised = torch.rand(3, 1, 4, 4) * 2 - 1
+    with pytest.raises(ValueError, match=r"targets in \[0, 1\].*\(x \+ 1\) / 2"):
+        model(normalised)

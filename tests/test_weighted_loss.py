@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
 from torch import nn
 
-from learnable_weights import LearnableWeightedLoss, NonFiniteLossError, parameter_groups
-from learnable_weights.weighted_loss import abs_log_spread, log_spread
+from learnable_weights import LearnableWeightedLoss, NegativeLossTermError, NonFiniteLossError
+from learnable_weights.weighted_loss import (
+    WATCH_PERIOD,
+    WeightsNotLearningWarning,
+    abs_log_spread,
+    log_spread,
+)
 
 
 def _kendall_by_hand(s: list[float], terms: list[float], lam: float) -> float:
@@ -77,13 +83,21 @@ def test_regularizer_gradient_pulls_log_variances_together() -> None:
     assert grad.tolist() == pytest.approx([4.0, -4.0])  # 2λ(s_i − s̄)
 
 
-def _optimise(criterion: LearnableWeightedLoss, terms: list[float], steps: int = 3000) -> None:
-    optimizer = torch.optim.Adam(criterion.parameters(), lr=0.05)
+def _optimise(
+    criterion: LearnableWeightedLoss, terms: list[float | list[float]], steps: int = 2000
+) -> None:
+    """Adam on the log-variances alone against constant terms; the learning rate decays from
+    0.2 to 2e-5 over the second half so that kinked objectives (abs-log-spread) settle too."""
+    optimizer = torch.optim.Adam(criterion.parameters(), lr=0.2)
+    decay = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 1.0 if step < steps // 2 else 1e-4 ** ((2 * step - steps) / steps)
+    )
     values = [torch.tensor(t, dtype=torch.float64) for t in terms]
     for _ in range(steps):
         optimizer.zero_grad()
         criterion(*values).backward()
         optimizer.step()
+        decay.step()
 
 
 def test_uncertainty_equilibrium_without_bias_penalty() -> None:
@@ -104,7 +118,7 @@ def test_bias_penalty_equilibrium_matches_closed_form(lam: float) -> None:
     _optimise(criterion, terms)
     s = criterion.log_variances.detach()
     d = (s[0] - s[1]).item()
-    # stationary point (research/paper.md §1.6): e^{-s_1} L_1 = 1 + 2λd, e^{-s_2} L_2 = 1 − 2λd
+    # stationary point (docs/objective.md): e^{-s_1} L_1 = 1 + 2λd, e^{-s_2} L_2 = 1 − 2λd
     assert math.exp(-s[0].item()) * terms[0] == pytest.approx(1 + 2 * lam * d, rel=1e-3)
     assert math.exp(-s[1].item()) * terms[1] == pytest.approx(1 - 2 * lam * d, rel=1e-3)
     beta = criterion.beta.item()
@@ -116,10 +130,119 @@ def test_bias_penalty_equilibrium_matches_closed_form(lam: float) -> None:
 def test_bias_penalty_caps_beta_for_extremely_unbalanced_terms() -> None:
     lam = 0.25
     criterion = LearnableWeightedLoss(num_terms=2, bias_penalty=lam).double()
-    _optimise(criterion, [1e6, 1e-2], steps=4000)
+    _optimise(criterion, [1e6, 1e-2])
     # a term ratio of 1e8 puts the stationary β a hair under the cap e^{1/(2λ)}, where λ = 0
     # would give β = 1e8; Adam's last steps jitter around it.
     assert criterion.beta.item() == pytest.approx(math.exp(1 / (2 * lam)), rel=1e-2)
+
+
+@pytest.mark.parametrize(("lam", "ratio"), [(0.25, 80.0), (0.1, 500.0), (0.25, 1 / 80.0)])
+def test_abs_log_spread_equilibrium_matches_closed_form(lam: float, ratio: float) -> None:
+    # outside the dead zone: e^{-s_1} L_1 = 1 + 2λ·sign(d), e^{-s_2} L_2 = 1 − 2λ·sign(d)
+    terms = [ratio, 1.0]
+    criterion = LearnableWeightedLoss(
+        num_terms=2, bias_penalty=lam, bias_regularizer="abs-log-spread"
+    ).double()
+    _optimise(criterion, terms)
+    sign = 1.0 if ratio > 1 else -1.0
+    shrink = (1 - 2 * lam * sign) / (1 + 2 * lam * sign)
+    assert criterion.beta.item() == pytest.approx(ratio * shrink, rel=1e-3)
+    if (lam, ratio) == (0.25, 80.0):
+        assert criterion.beta.item() == pytest.approx(26.67, abs=0.01)  # not 48 (the old docs)
+
+
+@pytest.mark.parametrize(("lam", "ratio"), [(0.25, 2.9), (0.25, 1 / 2.9), (0.5, 80.0), (1.0, 1e4)])
+def test_abs_log_spread_dead_zone_gives_beta_one(lam: float, ratio: float) -> None:
+    # |ln(L_1/L_2)| ≤ ln((1+2λ)/(1−2λ)) (ln 3 at λ = 0.25), or λ ≥ ½: the weights stay equal
+    criterion = LearnableWeightedLoss(
+        num_terms=2, bias_penalty=lam, bias_regularizer="abs-log-spread"
+    ).double()
+    _optimise(criterion, [ratio, 1.0])
+    assert criterion.beta.item() == pytest.approx(1.0, abs=2e-3)
+
+
+def test_liebel_with_log_spread_matches_closed_form_and_cap() -> None:
+    # ∂/∂s_1: −½e^{−s_1}L_1 + σ(s_1) + λd = 0 and ∂/∂s_2: −½e^{−s_2}L_2 + σ(s_2) − λd = 0, so
+    # λd < σ(s_2) < 1 and β = e^d < e^{1/λ} (54.6 at λ = 0.25), not the Kendall cap e^{1/(2λ)}
+    lam = 0.25
+    for terms in ([2800.0, 1.0], [1e6, 1e-4]):
+        criterion = LearnableWeightedLoss(  # started at the larger term's scale, β = 1
+            num_terms=2,
+            uncertainty="liebel",
+            bias_penalty=lam,
+            init_log_variances=math.log(terms[0]),
+        ).double()
+        _optimise(criterion, terms)
+        s = criterion.log_variances.detach().double()
+        d = (s[0] - s[1]).item()
+        sig = torch.sigmoid(s).tolist()
+        assert 0.5 * math.exp(-s[0].item()) * terms[0] == pytest.approx(sig[0] + lam * d, rel=1e-3)
+        assert 0.5 * math.exp(-s[1].item()) * terms[1] == pytest.approx(sig[1] - lam * d, rel=1e-3)
+        beta = criterion.beta.item()
+        assert math.exp(1 / (2 * lam)) < beta < math.exp(1 / lam)
+        if terms[0] == 2800.0:
+            assert beta == pytest.approx(39.80, abs=0.01)
+    assert beta == pytest.approx(math.exp(1 / lam), rel=1e-3)  # ratio 1e10: at the cap
+
+
+def test_mdl_vae_settling_point_and_per_dimension_cap() -> None:
+    # rows (s_R, s_j), penalty λ·Σ_j d_j²/2 with d_j = s_R − s_j:
+    #   e^{−s_j} K_j = 1 − 2λ d_j,  e^{−s_R} R = 1 + 2λ Σ_j d_j,  β_j = e^{d_j} < e^{1/(2λ)}
+    lam, recon = 0.25, 30.0
+    kls = [3.0, 3.0, 2.0, 2.0, 1.0, 1e-2, 1e-3, 1e-3, 1e-4, 1e-4]
+    criterion = LearnableWeightedLoss(
+        names=("recon", "kl"), group_sizes=(1, len(kls)), bias_penalty=lam
+    ).double()
+    _optimise(criterion, [recon, kls])
+    s = criterion.log_variances.detach().double()
+    d = s[0] - s[1:]
+    lhs = torch.exp(-s[1:]) * torch.tensor(kls, dtype=torch.float64)
+    torch.testing.assert_close(lhs, 1 - 2 * lam * d, rtol=1e-3, atol=1e-4)
+    assert math.exp(-s[0].item()) * recon == pytest.approx(1 + 2 * lam * d.sum().item(), rel=1e-3)
+    beta = criterion.beta
+    torch.testing.assert_close(beta, torch.exp(d), rtol=1e-6, atol=0)
+    assert float(beta.max()) < math.exp(1 / (2 * lam))
+    assert float(beta.min()) > 1.0  # every KL is below R: each dimension is pushed, none pulled
+
+
+def test_mdl_vae_collapsed_dimensions_stay_capped() -> None:
+    # The first version penalised only the group mean: β_j ∝ 1/K_j ≈ 1e13 for KL 1e-13.
+    lam = 0.25
+    kls = [3.0, 2.0, 1.0, 1.0, 0.5] + [1e-13] * 5
+    criterion = LearnableWeightedLoss(
+        names=("recon", "kl"), group_sizes=(1, len(kls)), bias_penalty=lam
+    ).double()
+    _optimise(criterion, [30.0, kls])
+    beta = criterion.beta
+    assert float(beta.max()) < math.exp(1 / (2 * lam))
+    # K_j → 0 needs 1 − 2λd_j → 0: β_j reaches the cap e^{1/(2λ)} and no further
+    assert float(beta[5:].min()) == pytest.approx(math.exp(1 / (2 * lam)), rel=1e-6)
+
+
+def test_mdl_vae_with_one_dimension_is_l_vae() -> None:
+    single = LearnableWeightedLoss(names=("recon", "kl"), group_sizes=(1, 1), bias_penalty=0.3)
+    vector = LearnableWeightedLoss(names=("recon", "kl"), group_sizes=(1, 1), bias_penalty=0.3)
+    plain = LearnableWeightedLoss(names=("recon", "kl"), bias_penalty=0.3)
+    for criterion in (single, vector, plain):
+        criterion.log_variances.data = torch.tensor([0.7, -1.1])
+    recon, kl = torch.tensor(12.0), torch.tensor(0.8)
+    assert plain(recon, kl).item() == pytest.approx(single(recon, kl.reshape(1)).item(), rel=1e-7)
+
+
+def test_group_sizes_must_broadcast_when_the_regularizer_acts() -> None:
+    with pytest.raises(ValueError, match=r"group sizes must broadcast .* got \(1, 3, 5\)"):
+        LearnableWeightedLoss(num_terms=3, group_sizes=(1, 3, 5))
+    free = LearnableWeightedLoss(num_terms=3, group_sizes=(1, 3, 5), bias_penalty=0.0)
+    assert free(torch.tensor(1.0), torch.ones(3), torch.ones(5)).isfinite()
+    two_vectors = LearnableWeightedLoss(
+        num_terms=3, group_sizes=(1, 2, 2), bias_penalty=1.0, init_log_variances=[0, 1, 2, 3, 4]
+    ).double()
+    ones = torch.ones(2, dtype=torch.float64)
+    two_vectors(torch.tensor(1.0, dtype=torch.float64), ones, ones)
+    assert two_vectors.last is not None
+    rows = [(0.0, 1.0, 3.0), (0.0, 2.0, 4.0)]  # element j of each vector term, with s_0
+    expected = sum(sum((v - sum(r) / 3) ** 2 for v in r) for r in rows)
+    assert two_vectors.last.regularizer.item() == pytest.approx(expected, rel=1e-12)
 
 
 def test_liebel_equilibrium() -> None:
@@ -140,7 +263,7 @@ def test_call_forms_agree() -> None:
     assert criterion(torch.stack([recon, kl])).item() == expected.item()
 
 
-def test_group_sizes_give_per_element_weights_and_term_level_regularizer() -> None:
+def test_group_sizes_give_per_element_weights_and_a_regularizer_per_element() -> None:
     criterion = LearnableWeightedLoss(
         names=("recon", "kl"),
         group_sizes=(1, 3),
@@ -153,8 +276,8 @@ def test_group_sizes_give_per_element_weights_and_term_level_regularizer() -> No
     weighted = 0.5 * 5.0 + sum(
         0.5 * math.exp(-si) * k for si, k in zip(s[1:], [0.1, 0.2, 0.3], strict=False)
     )
-    term_means = [0.0, 2.0]
-    reg = 0.5 * ((term_means[0] - 1.0) ** 2 + (term_means[1] - 1.0) ** 2)
+    # one row (s_R, s_KL,j) per dimension; log-spread of a pair (a, b) is (a − b)²/2
+    reg = 0.5 * sum((s[0] - sj) ** 2 / 2 for sj in s[1:])
     assert total.item() == pytest.approx(weighted + 0.5 * sum(s) + reg, rel=1e-12)
     assert criterion.beta.shape == (3,)
     assert criterion.beta.tolist() == pytest.approx([math.exp(-si) for si in s[1:]])
@@ -233,19 +356,6 @@ def test_state_dict_round_trip() -> None:
     assert list(source.state_dict()) == ["log_variances"]
 
 
-def test_parameter_groups_exclude_weight_decay() -> None:
-    model = nn.ModuleDict({"net": nn.Linear(3, 3), "loss": LearnableWeightedLoss(num_terms=2)})
-    groups = parameter_groups(model, weight_decay=0.1, weighting_lr=0.01)
-    assert len(groups) == 2
-    net_group, loss_group = groups
-    assert net_group["weight_decay"] == 0.1 and len(net_group["params"]) == 2
-    assert loss_group["weight_decay"] == 0.0 and loss_group["lr"] == 0.01
-    assert loss_group["params"][0] is model["loss"].log_variances
-    own = LearnableWeightedLoss(num_terms=2).parameter_groups(lr=1e-3)
-    assert own[0]["weight_decay"] == 0.0 and own[0]["lr"] == 1e-3
-    torch.optim.AdamW(groups, lr=1e-3)  # the groups are accepted as they are
-
-
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 def test_non_finite_term_raises_with_its_name(bad: float) -> None:
     criterion = LearnableWeightedLoss(names=("recon", "kl"))
@@ -254,6 +364,58 @@ def test_non_finite_term_raises_with_its_name(bad: float) -> None:
     assert "recon" not in str(info.value).split("kl=")[0].split(":")[-1]
     off = LearnableWeightedLoss(names=("recon", "kl"), check_finite=False)
     assert not torch.isfinite(off(torch.tensor(1.0), torch.tensor(bad)))
+
+
+def test_negative_term_raises_with_its_name() -> None:
+    criterion = LearnableWeightedLoss(names=("recon", "kl"))
+    with pytest.raises(NegativeLossTermError, match=r"negative loss term at call 1: recon=-3\.5"):
+        criterion(torch.tensor(-3.5), torch.tensor(1.0))
+    with pytest.raises(NegativeLossTermError, match="allow_negative_terms=True"):
+        criterion(torch.tensor(1.0), torch.tensor(-1e-9))
+    assert criterion(torch.tensor(0.0), torch.tensor(0.0)).isfinite()  # zero is allowed
+    opted_out = LearnableWeightedLoss(names=("recon", "kl"), allow_negative_terms=True)
+    assert opted_out(torch.tensor(-3.5), torch.tensor(1.0)).isfinite()
+    unchecked = LearnableWeightedLoss(names=("recon", "kl"), check_finite=False)
+    with pytest.raises(NegativeLossTermError):  # the sign check does not depend on check_finite
+        unchecked(torch.tensor(-3.5), torch.tensor(1.0))
+
+
+def test_negative_term_would_run_the_weights_off() -> None:
+    # Why the check exists: with R < 0 the Kendall weight grows without limit (the bound stops
+    # it) and the loss falls towards −∞; the opt-out reproduces it.
+    criterion = LearnableWeightedLoss(names=("recon", "kl"), allow_negative_terms=True)
+    optimizer = torch.optim.Adam(criterion.parameters(), lr=0.5)
+    for _ in range(400):
+        optimizer.zero_grad()
+        total = criterion(torch.tensor(-10.0), torch.tensor(5.0))
+        total.backward()
+        optimizer.step()
+    assert criterion.weights[0].item() == pytest.approx(0.5 * math.exp(30.0), rel=1e-5)  # bound
+    assert total.item() < -1e13
+
+
+def test_warns_when_the_weights_are_not_in_the_optimizer() -> None:
+    net = nn.Linear(3, 2)
+    criterion = LearnableWeightedLoss(num_terms=2)
+    x = torch.randn(16, 3)
+
+    def train(optimizer: torch.optim.Optimizer, calls: int) -> None:
+        for _ in range(calls):
+            optimizer.zero_grad()
+            out = net(x)
+            criterion(out[:, 0].square().mean(), out[:, 1].abs().mean()).backward()
+            optimizer.step()
+
+    with pytest.warns(WeightsNotLearningWarning, match="not in the optimizer"):
+        train(torch.optim.Adam(net.parameters(), lr=1e-3), 2 * WATCH_PERIOD)
+    criterion = LearnableWeightedLoss(num_terms=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", WeightsNotLearningWarning)
+        train(torch.optim.Adam([*net.parameters(), *criterion.parameters()], lr=1e-3), 600)
+        criterion.eval()  # evaluation never warns
+        with torch.no_grad():
+            for _ in range(600):
+                criterion(torch.tensor(1.0), torch.tensor(1.0))
 
 
 def test_wrong_number_of_terms() -> None:

@@ -1,9 +1,11 @@
-"""Weightings: the checklist of research/baselines.md §13 for β-VAE, annealing and the controllers."""
+"""Weightings: the reference codes' behaviour for β-VAE, annealing and the controllers, and the
+weights and β every weighting reports."""
 
 from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -213,7 +215,7 @@ def test_dynamicvae_set_point_schedule_matches_reference_loop() -> None:
     weighting = DynamicVAEWeighting(set_point_max=0.95)
     c, expected = 0.5, []
     steps = list(range(1, 20_001))
-    for t in steps:  # the reference's incremental loop (research/baselines.md §5.4)
+    for t in steps:  # the reference's incremental loop (DynamicVAE 2D-sprites/solver)
         if t % 6000 < 1000 and t >= 6000:
             c += 0.15 / 1000
         c = min(c, 0.95)
@@ -271,6 +273,45 @@ def test_learned_weighting_per_dimension_and_errors() -> None:
         weighting(torch.tensor(1.0), _kl(2.0, dims=10))
     with pytest.raises(ValueError, match="two terms"):
         LearnedWeighting(LearnableWeightedLoss(num_terms=3))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: FixedWeighting(4.0),
+        lambda: CapacityAnnealing(gamma=100.0, capacity_max=5.0, capacity_steps=10),
+        lambda: ControlVAEWeighting(),
+        lambda: DynamicVAEWeighting(),
+        lambda: LearnedWeighting(
+            LearnableWeightedLoss(names=("recon", "kl"), init_log_variances=[0.3, -0.4])
+        ),
+        lambda: LearnedWeighting(LearnableWeightedLoss(names=("recon", "kl"), group_sizes=(1, 10))),
+    ],
+)
+def test_every_weighting_reports_the_weights_and_beta_it_applied(make: Any) -> None:
+    weighting = make()
+    optimizer = (
+        torch.optim.SGD(weighting.parameters(), lr=0.01)
+        if any(True for _ in weighting.parameters())
+        else None
+    )
+    for kl in (30.0, 0.2, 12.0):
+        out = weighting(torch.tensor(50.0, requires_grad=True), _kl(kl).requires_grad_())
+        if optimizer is not None:
+            optimizer.zero_grad()
+            out.loss.backward()
+            optimizer.step()
+    # the read-outs are those of the last step (learned weights: after the optimizer moved them)
+    weights, beta = weighting.weights, weighting.beta
+    assert not weights.requires_grad and not beta.requires_grad
+    if isinstance(weighting, LearnedWeighting):
+        torch.testing.assert_close(weights, weighting.loss.weights)
+        torch.testing.assert_close(beta, weighting.loss.beta)
+    else:
+        torch.testing.assert_close(beta, out.beta)
+        torch.testing.assert_close(weights, torch.stack([out.recon_weight, out.kl_weight]))
+    assert weights.shape == (1 + beta.numel(),)
+    torch.testing.assert_close(weights[1:] / weights[0], beta.reshape(-1))
 
 
 def test_constructor_errors() -> None:

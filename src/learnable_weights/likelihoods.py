@@ -2,8 +2,20 @@ r"""Reconstruction terms: the negative log-likelihood of ``x`` given the decoder
 
 Every likelihood takes the decoder's raw output (``logits``, the same shape as ``x``: ``(B, ...)``)
 and returns the term **summed over pixels and averaged over the batch**, as the ControlVAE,
-DynamicVAE and 1Konny β-VAE reference codes do (research/baselines.md §0.2). The data-space
-reconstruction is ``sigmoid(logits)`` for all of them.
+DynamicVAE and 1Konny β-VAE reference codes do (``reconstruction_loss`` in
+https://github.com/1Konny/Beta-VAE/blob/master/solver.py). The data-space reconstruction is
+``sigmoid(logits)`` for all of them.
+
+Two properties matter to learned weighting (`LearnableWeightedLoss` is defined for non-negative
+terms whose level the model controls):
+
+- ``non_negative``: whether the term can never be negative. The Bernoulli and the squared-error
+  terms cannot; the σ-VAE Gaussian negative log-likelihoods can (below ``MSE = 1/(2πe)``).
+- ``irreducible(x)``: the part of the term no decoder output can remove, its infimum over the
+  logits. For the Bernoulli term on targets that are not 0 or 1 this is the targets' entropy
+  :math:`\frac1B\sum_b\sum_i H(x_{b,i})`, a constant of the data (about 6,149 nats for 12,288
+  pixels at intensity 0.2); `LVAE` hands learned weightings the term minus this constant, the
+  summed KL divergence :math:`\mathrm{KL}(\mathrm{Bern}(x)\,\|\,\mathrm{Bern}(\sigma(\hat x)))`.
 
 - ``"bernoulli"``: :math:`\frac1B\sum_b\sum_i \mathrm{BCEWithLogits}(\hat x_{b,i}, x_{b,i})`.
 - ``"gaussian"``: the reference codes' "gaussian" decoder,
@@ -26,10 +38,13 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from learnable_weights._finite import DeferredCheck
 
 __all__ = [
     "BernoulliLikelihood",
@@ -57,6 +72,8 @@ class Likelihood(nn.Module, ABC):
     """
 
     name: str = ""
+    non_negative: ClassVar[bool] = True
+    """Whether the term is never negative, whatever the logits and the targets in [0, 1]."""
 
     @abstractmethod
     def forward(self, logits: Tensor, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -66,15 +83,54 @@ class Likelihood(nn.Module, ABC):
         """The reconstruction in data space, ``sigmoid(logits)``, same shape as ``logits``."""
         return torch.sigmoid(logits)
 
+    def irreducible(self, x: Tensor) -> Tensor:
+        """``()`` the infimum of the term over all logits for targets ``x`` ``(B, ...)``: 0 here."""
+        return x.new_zeros(())
+
 
 class BernoulliLikelihood(Likelihood):
-    """Binary cross-entropy with logits, summed over pixels, averaged over the batch."""
+    """Binary cross-entropy with logits, summed over pixels, averaged over the batch.
+
+    Args:
+        check_targets: raise ``ValueError`` when a target lies outside [0, 1] (e.g. images
+            normalised to [-1, 1]), where the cross-entropy is unbounded below. Costs one min/max
+            per batch; on CUDA it is read back asynchronously and raised at the next call.
+    """
 
     name = "bernoulli"
 
+    def __init__(self, check_targets: bool = True) -> None:
+        super().__init__()
+        self.check_targets = check_targets
+        self._range_check = DeferredCheck(_target_range_error)
+
     def forward(self, logits: Tensor, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        if self.check_targets:
+            low, high = torch.aminmax(x.detach())
+            self._range_check.check(torch.stack([low < 0, high > 1]), torch.stack([low, high]))
         nll = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
         return nll, {}
+
+    def irreducible(self, x: Tensor) -> Tensor:
+        r"""``()`` the targets' entropy :math:`\frac1B\sum -x\ln x - (1-x)\ln(1-x)` (0 for binary x)."""
+        x = x.detach()
+        entropy = -(torch.xlogy(x, x) + torch.xlogy(1 - x, 1 - x))
+        return entropy.sum() / x.shape[0]
+
+    def flush(self) -> None:
+        """Raises now for a pending (deferred, CUDA) target-range check."""
+        self._range_check.flush()
+
+
+def _target_range_error(codes: list[int], values: list[float], when: str) -> Exception:
+    low, high = values
+    return ValueError(
+        f"the Bernoulli likelihood needs targets in [0, 1] (they are probabilities), but the "
+        f"batch at {when} holds values in [{low:.4g}, {high:.4g}]; outside [0, 1] the "
+        "cross-entropy has no minimum and training is meaningless. Rescale the data to [0, 1] "
+        "(for images normalised to [-1, 1], use (x + 1) / 2); every built-in likelihood decodes "
+        "through a sigmoid, so for unbounded targets pass your own Likelihood."
+    )
 
 
 class SumSquaredErrorLikelihood(Likelihood):
@@ -95,8 +151,14 @@ class CalibratedGaussianLikelihood(Likelihood):
         min_log_sigma: floor of the soft clip on ``log σ`` (reference: -6).
 
     The extras report ``log_sigma`` and ``beta_sse_equivalent`` = 2σ², the β of an equivalent
-    summed-squared-error β-VAE (σ-VAE §6.1 of research/baselines.md).
+    summed-squared-error β-VAE (Rybkin et al. 2021, https://arxiv.org/abs/2006.13202).
+
+    The term is negative once the MSE falls below 1/(2πe) ≈ 0.0585, so it cannot be weighted by
+    learned uncertainty weighting (``non_negative = False``): σ already is a learned weight of the
+    reconstruction term.
     """
+
+    non_negative: ClassVar[bool] = False
 
     log_sigma: nn.Parameter | None
 

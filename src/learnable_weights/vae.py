@@ -8,8 +8,8 @@ Data flow: ``x`` → encoder → (μ, log σ²) → :math:`z = \mu + e^{\frac12\
     \mathrm{KL}_j = \frac1B \sum_b -\tfrac12\left(1 + \log\sigma^2_{b,j} - \mu_{b,j}^2
                     - \sigma^2_{b,j}\right),
 
-(summed over dimensions, averaged over the batch, as every reference code: research/baselines.md
-§0.2) → the weighting balances R against KL. With the default weighting, a
+(summed over dimensions, averaged over the batch, as every reference code, e.g. ``kl_divergence`` in
+https://github.com/1Konny/Beta-VAE/blob/master/solver.py) → the weighting balances R against KL. With the default weighting, a
 `LearnableWeightedLoss` over (R, KL), this is L-VAE (arXiv 2507.02619).
 """
 
@@ -104,6 +104,7 @@ class LVAE(nn.Module):
                 "weighting must be a learnable_weights Weighting or a LearnableWeightedLoss, "
                 f"got {type(weighting).__name__}"
             )
+        _check_compatible(self.likelihood, weighting)
         self.weighting = weighting
 
     def forward(self, x: Tensor) -> VAEOutput:
@@ -113,7 +114,17 @@ class LVAE(nn.Module):
         logits = self._decode_logits(z, like=x)
         recon, likelihood_extras = self.likelihood(logits, x)
         kl_per_dim = gaussian_kl_per_dim(mu, logvar)
-        objective = self.weighting(recon, kl_per_dim)
+        if self.weighting.absolute_terms:
+            # Learned weights settle on the terms' level: hand them only what the model can change
+            # (the Bernoulli term minus the targets' entropy). A term that cannot be negative is
+            # clamped at 0 against rounding; one that can (an opted-in σ-VAE NLL) is passed as is.
+            weighted_recon = recon - self.likelihood.irreducible(x)
+            if self.likelihood.non_negative:
+                weighted_recon = weighted_recon.clamp(min=0)
+            likelihood_extras = {**likelihood_extras, "recon_excess": weighted_recon.detach()}
+        else:
+            weighted_recon = recon
+        objective = self.weighting(weighted_recon, kl_per_dim)
         return VAEOutput(
             loss=objective.loss,
             recon_loss=recon,
@@ -136,7 +147,7 @@ class LVAE(nn.Module):
 
     def decode(self, z: Tensor) -> Tensor:
         """Decodes ``z`` ``(B, latent_dim)`` to data space (the likelihood's mean)."""
-        return self.likelihood.mean(self.decoder(z))
+        return self.likelihood.mean(self._run_decoder(z))
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -187,8 +198,23 @@ class LVAE(nn.Module):
                 )
         return mu, logvar
 
+    def _run_decoder(self, z: Tensor) -> Tensor:
+        try:
+            logits: Tensor = self.decoder(z)
+        except RuntimeError as error:
+            expected = _first_linear_in_features(self.decoder)
+            if expected is None or expected == self.latent_dim:
+                raise
+            raise ValueError(
+                f"the decoder failed on z of shape {tuple(z.shape)}: its first Linear layer takes "
+                f"{expected} features, but LVAE(latent_dim={self.latent_dim}) passes "
+                f"{self.latent_dim}. Build the decoder for latent_dim={self.latent_dim}, or the "
+                f"LVAE with latent_dim={expected} (and the encoder to match)."
+            ) from error
+        return logits
+
     def _decode_logits(self, z: Tensor, like: Tensor) -> Tensor:
-        logits = self.decoder(z)
+        logits = self._run_decoder(z)
         if not isinstance(logits, Tensor) or logits.shape != like.shape:
             shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
             raise ValueError(
@@ -199,6 +225,31 @@ class LVAE(nn.Module):
 
     def extra_repr(self) -> str:
         return f"latent_dim={self.latent_dim}"
+
+
+def _check_compatible(likelihood: Likelihood, weighting: Weighting) -> None:
+    """Refuses a likelihood that can go negative under learned weights that need it not to."""
+    if not weighting.absolute_terms or likelihood.non_negative:
+        return
+    losses = [m for m in weighting.modules() if isinstance(m, LearnableWeightedLoss)]
+    if losses and all(loss.allow_negative_terms for loss in losses):
+        return
+    raise ValueError(
+        f"the {likelihood.name or type(likelihood).__name__!r} likelihood can be negative (a "
+        "Gaussian negative log-likelihood is, once the squared error is small), but learned "
+        "loss weights (l-vae, mdl-vae) are uncertainty weighting, defined for non-negative "
+        "terms: a negative term runs its weight off to the bound and the loss to -inf. Use "
+        "likelihood='bernoulli' or 'gaussian' with learned weights; σ-VAE's σ is itself a learned "
+        "reconstruction weight, so use it with a fixed β ('sigma-vae'). To accept the risk, "
+        "build the LearnableWeightedLoss with allow_negative_terms=True."
+    )
+
+
+def _first_linear_in_features(module: nn.Module) -> int | None:
+    for sub in module.modules():
+        if isinstance(sub, nn.Linear) and sub.in_features > 0:  # a LazyLinear has 0 until used
+            return sub.in_features
+    return None
 
 
 def _module_device(module: nn.Module) -> torch.device:

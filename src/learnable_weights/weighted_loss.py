@@ -1,86 +1,107 @@
 r"""Learnable per-term loss weights with an anti-bias regularizer (L-VAE, arXiv 2507.02619).
 
-For terms :math:`L_1 \dots L_M` (after expanding vector terms into their elements) and one free
-parameter :math:`s_i = \log \sigma_i^2` per weight, the objective is
+For non-negative terms :math:`L_1 \dots L_M` (after expanding vector terms into their elements)
+and one free parameter :math:`s_i = \log \sigma_i^2` per weight, the objective is
 
 .. math::
 
     \mathcal{L}(s) = \sum_i \tfrac12 e^{-s_i} L_i \;+\; \sum_i u(s_i)
-                     \;+\; \lambda \, R(\bar s_1, \dots, \bar s_T)
+                     \;+\; \lambda \sum_{g=1}^{G} R(s_{g,1}, \dots, s_{g,T})
 
 - :math:`w_i = \tfrac12 e^{-s_i}` is the multiplier applied to term :math:`i` (``.weights``).
 - :math:`u` is the uncertainty term that stops the weights collapsing to zero:
   ``"kendall"`` (Kendall, Gal & Cipolla, CVPR 2018, regression form) :math:`u(s) = \tfrac12 s`;
   ``"liebel"`` (Liebel & Körner 2018) :math:`u(s) = \ln(1 + e^{s}) = \ln(1 + \sigma^2)`, which keeps
   the objective non-negative for non-negative terms.
-- :math:`R` is the anti-bias regularizer with strength :math:`\lambda` = ``bias_penalty``,
-  applied to the mean log-variance :math:`\bar s_t` of each of the :math:`T` terms (one value per
-  term even when a term has one weight per element, so the per-dimension weights of mdL-VAE stay
-  free among themselves). The default ``"log-spread"`` is
-  :math:`R = \sum_t (\bar s_t - \langle \bar s\rangle)^2`.
+- :math:`R` is the anti-bias regularizer with strength :math:`\lambda` = ``bias_penalty``. It
+  compares the log-variances of the :math:`T` *terms*, row by row: row :math:`g` holds one
+  log-variance per term, :math:`s_{g,t}` being element :math:`g` of a term with :math:`G` weights
+  and the single log-variance of a term with one weight (group sizes broadcast, as tensor shapes
+  do). With one weight per term there is one row; in mdL-VAE, ``group_sizes=(1, D)``, row
+  :math:`j` is :math:`(s_R, s_{KL,j})`, so *every* per-dimension weight is pulled towards the
+  reconstruction's. The default ``"log-spread"`` is
+  :math:`R(s_{g,\cdot}) = \sum_t (s_{g,t} - \langle s_{g,\cdot}\rangle)^2`.
 
-The paper's own regularizer is not available to us (research notes, paper.md §1.4): the
-``"log-spread"`` default and ``bias_penalty=0.25`` are **provisional implementer choices**. For
-two terms with the Kendall form, setting the gradient to zero gives (paper.md §1.6)
-:math:`\beta = w_2/w_1 = e^d = (L_1/L_2)\,(1-2\lambda d)/(1+2\lambda d)` with
+The paper's own regularizer is not available to us (its text is not public; only the abstract,
+https://arxiv.org/abs/2507.02619): the ``"log-spread"`` default and ``bias_penalty=0.25`` are
+**provisional implementer choices**. For two terms with the Kendall form, setting the gradient to
+zero gives :math:`\beta = w_2/w_1 = e^d = (L_1/L_2)\,(1-2\lambda d)/(1+2\lambda d)` with
 :math:`d = s_1 - s_2`, so :math:`\beta < e^{1/(2\lambda)}` however unbalanced the terms are
 (:math:`e^2 \approx 7.4` at 0.25) and :math:`\beta = 1` when they are equal; :math:`\lambda = 0`
-recovers pure uncertainty weighting, :math:`\beta = L_1 / L_2`.
+recovers pure uncertainty weighting, :math:`\beta = L_1 / L_2`. docs/objective.md derives the
+settling point of every form offered (Liebel, ``abs-log-spread``, mdL-VAE) and its cap.
+
+Uncertainty weighting is defined for non-negative terms (a weight settles where :math:`e^{s}`
+equals its term), so a negative term raises `NegativeLossTermError` unless
+``allow_negative_terms=True``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
-from learnable_weights._finite import FiniteGuard
+from learnable_weights._finite import TermGuard
 
 __all__ = [
     "BIAS_REGULARIZERS",
     "LearnableWeightedLoss",
     "WeightedLossBreakdown",
+    "WeightsNotLearningWarning",
     "abs_log_spread",
     "log_spread",
-    "parameter_groups",
 ]
 
 Uncertainty = Literal["kendall", "liebel"]
 BiasRegularizer = Callable[[Tensor], Tensor]
-"""Maps the per-term mean log-variances, shape ``(T,)`` float32, to a scalar penalty."""
+"""Maps the rows of term log-variances, shape ``(G, T)`` float32, to a scalar penalty."""
 
 PROVISIONAL_BIAS_PENALTY = 0.25
 """Provisional default strength of the anti-bias regularizer (see the module docstring)."""
 
+WATCH_PERIOD = 256
+"""Training calls between two checks that the learned weights move (see `WeightsNotLearningWarning`)."""
+
+
+class WeightsNotLearningWarning(UserWarning):
+    """The learnable weights received gradients but did not change: they are not being optimised."""
+
 
 def log_spread(term_log_variances: Tensor) -> Tensor:
-    r""":math:`\sum_t (\bar s_t - \langle \bar s \rangle)^2`: a quadratic pull of the log-weights.
+    r""":math:`\sum_g \sum_t (s_{g,t} - \langle s_{g,\cdot} \rangle)^2`: a quadratic pull.
 
     Args:
-        term_log_variances: ``(T,)`` mean log-variance of each term.
+        term_log_variances: ``(G, T)`` one row of term log-variances per broadcast element (or
+            ``(T,)``, read as one row).
 
     Returns:
-        ``()`` the penalty. Caps β below :math:`e^{1/(2\lambda)}` for two terms (paper.md §1.6).
+        ``()`` the penalty. For two Kendall terms it caps β below :math:`e^{1/(2\lambda)}`, and the
+        Liebel form below :math:`e^{1/\lambda}` (docs/objective.md).
     """
-    centred = term_log_variances - term_log_variances.mean()
+    centred = term_log_variances - term_log_variances.mean(dim=-1, keepdim=True)
     return centred.square().sum()
 
 
 def abs_log_spread(term_log_variances: Tensor) -> Tensor:
-    r""":math:`\sum_t |\bar s_t - \langle \bar s \rangle|`: a pull of constant strength.
+    r""":math:`\sum_g \sum_t |s_{g,t} - \langle s_{g,\cdot} \rangle|`: a pull of constant strength.
 
-    For two Kendall terms the stationary point becomes
-    :math:`w_1 L_1 = 1 + \lambda\,\mathrm{sign}(d)`, so β is the pure uncertainty-weighting ratio
-    shrunk by the constant factor :math:`(1-\lambda)/(1+\lambda)`; needs :math:`\lambda < 1`.
+    For two Kendall terms the stationary point is :math:`e^{-s_1} L_1 = 1 + 2\lambda\,
+    \mathrm{sign}(d)`, :math:`e^{-s_2} L_2 = 1 - 2\lambda\,\mathrm{sign}(d)`: β is the pure
+    uncertainty-weighting ratio times :math:`(1-2\lambda)/(1+2\lambda)` (or its inverse), and
+    exactly 1 in the dead zone :math:`|\ln(L_1/L_2)| \le \ln((1+2\lambda)/(1-2\lambda))`; β ≡ 1 for
+    :math:`\lambda \ge \tfrac12` (docs/objective.md).
 
     Args:
-        term_log_variances: ``(T,)`` mean log-variance of each term.
+        term_log_variances: ``(G, T)`` or ``(T,)``, as `log_spread`.
     """
-    return (term_log_variances - term_log_variances.mean()).abs().sum()
+    centred = term_log_variances - term_log_variances.mean(dim=-1, keepdim=True)
+    return centred.abs().sum()
 
 
 BIAS_REGULARIZERS: dict[str, BiasRegularizer] = {
@@ -137,7 +158,8 @@ class LearnableWeightedLoss(nn.Module):
             reconstruction + per-dimension KL gives the mdL-VAE variant.
         bias_penalty: strength λ of the anti-bias regularizer; 0 turns it off. Provisional default.
         bias_regularizer: ``"log-spread"`` (default), ``"abs-log-spread"``, or a callable mapping
-            the per-term mean log-variances ``(T,)`` to a scalar.
+            the rows of term log-variances ``(G, T)`` to a scalar (see the module docstring).
+            With ``bias_penalty > 0`` the group sizes must broadcast: each 1 or one common G.
         uncertainty: ``"kendall"`` (½·s) or ``"liebel"`` (ln(1 + e^s)).
         init_log_variances: initial s, a float or one value per weight (default 0: all weights ½).
         log_variance_bounds: the log-variances are projected onto this interval before each use
@@ -145,11 +167,18 @@ class LearnableWeightedLoss(nn.Module):
             large learning rates never overflow; ``None`` disables it.
         check_finite: raise `NonFiniteLossError` when a term is NaN or inf. On CUDA it costs no
             synchronisation: the error is raised at the following call.
+        allow_negative_terms: accept negative terms. By default a negative term raises
+            `NegativeLossTermError` (checked like ``check_finite``): uncertainty weighting is
+            defined for non-negative terms, and a negative one runs its weight off to the bound.
+            Set it only if you shift your terms yourself.
+
+    In training mode the module checks every 256 calls that its weights moved when they received
+    gradients, and warns (`WeightsNotLearningWarning`) if they did not: the usual cause is an
+    optimizer built without ``criterion.parameters()``.
     """
 
     log_variances: nn.Parameter
-    _group_index: Tensor
-    _group_counts: Tensor
+    _row_index: Tensor
 
     def __init__(
         self,
@@ -163,6 +192,7 @@ class LearnableWeightedLoss(nn.Module):
         init_log_variances: float | Sequence[float] = 0.0,
         log_variance_bounds: tuple[float, float] | None = (-30.0, 30.0),
         check_finite: bool = True,
+        allow_negative_terms: bool = False,
     ) -> None:
         super().__init__()
         self.names = _resolve_names(num_terms, names)
@@ -172,6 +202,7 @@ class LearnableWeightedLoss(nn.Module):
             raise ValueError(f"bias_penalty must be a finite number >= 0, got {bias_penalty!r}")
         self.bias_penalty = float(bias_penalty)
         self.bias_regularizer = _resolve_regularizer(bias_regularizer)
+        rows = _regularizer_rows(self.group_sizes, required=self.bias_penalty > 0)
         if uncertainty not in ("kendall", "liebel"):
             raise ValueError(f"uncertainty must be 'kendall' or 'liebel', got {uncertainty!r}")
         self.uncertainty: Uncertainty = uncertainty
@@ -185,6 +216,7 @@ class LearnableWeightedLoss(nn.Module):
             log_variance_bounds = (low, high)
         self.log_variance_bounds = log_variance_bounds
         self.check_finite = check_finite
+        self.allow_negative_terms = allow_negative_terms
 
         init = torch.as_tensor(init_log_variances, dtype=torch.float32).reshape(-1)
         if init.numel() == 1:
@@ -195,19 +227,19 @@ class LearnableWeightedLoss(nn.Module):
                 f"(group sizes {self.group_sizes}); give one float or one value per weight"
             )
         self.log_variances = nn.Parameter(init)
-        group_index = torch.repeat_interleave(
-            torch.arange(len(self.names)), torch.tensor(self.group_sizes)
-        )
-        self.register_buffer("_group_index", group_index, persistent=False)
-        group_counts = torch.tensor(self.group_sizes, dtype=torch.float32)
-        self.register_buffer("_group_counts", group_counts, persistent=False)
+        self.register_buffer("_row_index", rows, persistent=False)
         element_names = [
             name if size == 1 else f"{name}[{j}]"
             for name, size in zip(self.names, self.group_sizes, strict=True)
             for j in range(size)
         ]
-        self._guard = FiniteGuard(element_names)
+        self._guard = TermGuard(
+            element_names, check_finite=check_finite, allow_negative=allow_negative_terms
+        )
         self._last: WeightedLossBreakdown | None = None
+        self._watch_calls = 0
+        self._watch_snapshot: Tensor | None = None
+        self._watch_warned = False
 
     # ----------------------------------------------------------------------------------- call
     def forward(self, *terms: Tensor | Mapping[str, Tensor], **named: Tensor) -> Tensor:
@@ -222,8 +254,10 @@ class LearnableWeightedLoss(nn.Module):
             return self._objective(values.to(dtype))
 
     def _objective(self, values: Tensor) -> Tensor:
-        if self.check_finite:
+        if self._guard.active:
             self._guard.check(values)
+        if self.training and torch.is_grad_enabled():
+            self._watch_learning()
         log_vars = self._bounded_log_variances().to(device=values.device, dtype=values.dtype)
         weights = 0.5 * torch.exp(-log_vars)
         weighted = weights * values
@@ -232,7 +266,7 @@ class LearnableWeightedLoss(nn.Module):
         else:
             uncertainty = nn.functional.softplus(log_vars).sum()
         if self.bias_penalty > 0:
-            regularizer = self.bias_penalty * self.bias_regularizer(self._term_means(log_vars))
+            regularizer = self.bias_penalty * self.bias_regularizer(log_vars[self._row_index])
         else:
             regularizer = log_vars.new_zeros(())
         total = weighted.sum() + uncertainty + regularizer
@@ -307,11 +341,33 @@ class LearnableWeightedLoss(nn.Module):
             return self.log_variances
         return self.log_variances.clamp(low, high)
 
-    def _term_means(self, log_vars: Tensor) -> Tensor:
-        if all(size == 1 for size in self.group_sizes):
-            return log_vars
-        sums = log_vars.new_zeros(len(self.names)).index_add(0, self._group_index, log_vars)
-        return sums / self._group_counts.to(log_vars.dtype)
+    def _watch_learning(self) -> None:
+        """Warns once if the weights received gradients but stayed put for `WATCH_PERIOD` calls.
+
+        Costs one comparison (a device sync on accelerators) every `WATCH_PERIOD` training calls.
+        """
+        self._watch_calls += 1
+        if self._watch_warned or self._watch_calls % WATCH_PERIOD:
+            return
+        parameter = self.log_variances
+        current = parameter.detach().clone()
+        previous, self._watch_snapshot = self._watch_snapshot, current
+        if previous is None or not parameter.requires_grad or parameter.grad is None:
+            return
+        at_bound = self.log_variance_bounds is not None and bool(
+            (current <= self.log_variance_bounds[0]).any()
+            | (current >= self.log_variance_bounds[1]).any()
+        )
+        if not at_bound and torch.equal(previous.to(current.device), current):
+            self._watch_warned = True
+            warnings.warn(
+                f"the learnable weights of {type(self).__name__}(names={self.names}) received "
+                f"gradients but did not change in {WATCH_PERIOD} training calls: they are "
+                "probably not in the optimizer. Build it from parameter_groups(model, criterion) "
+                "or include criterion.parameters().",
+                WeightsNotLearningWarning,
+                stacklevel=4,
+            )
 
     def _split(self, flat: Tensor) -> dict[str, Tensor]:
         parts = torch.split(flat, list(self.group_sizes))
@@ -371,30 +427,6 @@ class LearnableWeightedLoss(nn.Module):
         return torch.cat(flat)
 
 
-def parameter_groups(
-    module: nn.Module,
-    *,
-    weight_decay: float = 0.0,
-    weighting_lr: float | None = None,
-) -> list[dict[str, Any]]:
-    """Optimizer groups for a model that contains `LearnableWeightedLoss` submodules.
-
-    The network's parameters get ``weight_decay``; the learnable log-variances get none and, if
-    ``weighting_lr`` is given, their own learning rate. Example::
-
-        optimizer = torch.optim.AdamW(parameter_groups(model, weight_decay=1e-4), lr=1e-4)
-    """
-    loss_params = {id(p): p for m in iter_learnable_losses(module) for p in m.parameters()}
-    rest = [p for p in module.parameters() if id(p) not in loss_params]
-    groups: list[dict[str, Any]] = [{"params": rest, "weight_decay": weight_decay}]
-    if loss_params:
-        weighting: dict[str, Any] = {"params": list(loss_params.values()), "weight_decay": 0.0}
-        if weighting_lr is not None:
-            weighting["lr"] = weighting_lr
-        groups.append(weighting)
-    return groups
-
-
 def _resolve_names(num_terms: int | None, names: Sequence[str] | None) -> tuple[str, ...]:
     if names is not None:
         if isinstance(names, str):
@@ -424,6 +456,26 @@ def _resolve_group_sizes(group_sizes: Sequence[int] | None, num_terms: int) -> t
     return sizes
 
 
+def _regularizer_rows(group_sizes: Sequence[int], *, required: bool) -> Tensor:
+    """``(G, T)`` indices into the flat weights: row g holds element g of every term of size G and
+    the single weight of every term of size 1. Broadcasting is required when the regularizer acts.
+    """
+    sizes = tuple(group_sizes)
+    vector_sizes = {s for s in sizes if s > 1}
+    if len(vector_sizes) > 1:
+        if required:
+            raise ValueError(
+                f"with bias_penalty > 0 the group sizes must broadcast (each 1 or one common "
+                f"size), so that each element of a vector term is compared with the other terms' "
+                f"weights; got {sizes}. Use bias_penalty=0 or split the terms."
+            )
+        vector_sizes = {1}
+    rows = max(vector_sizes, default=1)
+    starts = torch.cumsum(torch.tensor((0, *sizes[:-1])), dim=0)
+    offsets = torch.arange(rows).unsqueeze(1) * torch.tensor([s > 1 for s in sizes])
+    return starts.unsqueeze(0) + offsets
+
+
 def _resolve_regularizer(regularizer: str | BiasRegularizer) -> BiasRegularizer:
     if callable(regularizer):
         return regularizer
@@ -440,8 +492,3 @@ def _as_tensor(value: object, what: str) -> Tensor:
     if not isinstance(value, Tensor):
         raise TypeError(f"{what} must be a torch.Tensor, got {type(value).__name__}")
     return value
-
-
-def iter_learnable_losses(module: nn.Module) -> Iterator[LearnableWeightedLoss]:
-    """Yields every `LearnableWeightedLoss` inside ``module``."""
-    return (m for m in module.modules() if isinstance(m, LearnableWeightedLoss))

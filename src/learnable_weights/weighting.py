@@ -14,7 +14,9 @@ weighting              β
 `LearnedWeighting`     :math:`w_\mathrm{KL} / w_R` of the learned weights (a vector for mdL-VAE)
 =====================  ==============================================================
 
-The schedules and controllers (research/baselines.md §3-§5) keep their whole state (step, set
+The schedules and controllers (Burgess et al. 2018, https://arxiv.org/abs/1804.03599; ControlVAE,
+https://github.com/shj1987/ControlVAE-ICML2020; DynamicVAE,
+https://github.com/shj1987/DynamicVAE-CVPR2022) keep their whole state (step, set
 point, integral, previous unclamped β, previous error, KL history) in buffers, so a
 ``state_dict`` checkpoint resumes them exactly. They advance only in training mode with autograd
 enabled, once per forward call: under gradient accumulation, run all but the last micro-batch of a
@@ -22,7 +24,7 @@ step inside ``with weighting.frozen():``. Their arithmetic stays on the device (
 
 Gains are given in the **paper's sign convention**: ``ki > 0`` integrates :math:`-K_i e` with
 :math:`e = C - \mathrm{KL}`; the reference codes write ``Ki = -0.001`` and add :math:`K_i e`, which
-is the same thing (research/baselines.md §4.3).
+is the same thing (``Disentangling/P_PID.py`` of the ControlVAE code).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -75,28 +78,58 @@ class Weighting(nn.Module, ABC):
     """Balances a reconstruction term against a KL term.
 
     ``forward(recon, kl_per_dim)`` takes ``recon`` ``()`` and ``kl_per_dim`` ``(D,)`` (each latent
-    dimension's KL averaged over the batch) and returns a `WeightedObjective`.
+    dimension's KL averaged over the batch) and returns a `WeightedObjective`. Every weighting
+    reports the β it applies (``.beta``) and its weights (``.weights``): read them as
+    ``model.weighting.beta`` and ``model.weighting.weights`` (detached), or per step from
+    ``VAEOutput.beta`` and ``VAEOutput.weights``.
     """
+
+    absolute_terms: ClassVar[bool] = False
+    """Whether the objective depends on the terms' level and not only on their gradients (learned
+    weights do). `LVAE` then removes the constant the model cannot change from the reconstruction
+    term before weighting it (`learnable_weights.likelihoods.Likelihood.irreducible`)."""
 
     @abstractmethod
     def forward(self, recon: Tensor, kl_per_dim: Tensor) -> WeightedObjective: ...
+
+    @property
+    @abstractmethod
+    def beta(self) -> Tensor:
+        """The KL weight over the reconstruction weight, as last applied (or initially):
+        ``()``, or ``(D,)`` with one weight per latent dimension. Detached."""
+
+    @property
+    def weights(self) -> Tensor:
+        """``(1 + K,)`` the reconstruction weight then the KL weight(s), as `beta`. Detached."""
+        beta = self.beta.reshape(-1)
+        return torch.cat([beta.new_ones(1), beta])
 
 
 class FixedWeighting(Weighting):
     """``R + β·KL`` with a constant β (Higgins et al. 2017; β = 1 is the plain VAE)."""
 
+    _beta: Tensor
+
     def __init__(self, beta: float = 1.0) -> None:
         super().__init__()
         if not beta >= 0:
             raise ValueError(f"beta must be >= 0, got {beta!r}")
-        self.beta = float(beta)
+        self.fixed_beta = float(beta)
+        self.register_buffer("_beta", torch.tensor(self.fixed_beta), persistent=False)
+
+    @property
+    def beta(self) -> Tensor:
+        """``()`` the constant β."""
+        return self._beta.clone()
 
     def forward(self, recon: Tensor, kl_per_dim: Tensor) -> WeightedObjective:
         one = recon.new_ones(())
-        return WeightedObjective(recon + self.beta * kl_per_dim.sum(), one, one * self.beta)
+        return WeightedObjective(
+            recon + self.fixed_beta * kl_per_dim.sum(), one, one * self.fixed_beta
+        )
 
     def extra_repr(self) -> str:
-        return f"beta={self.beta}"
+        return f"beta={self.fixed_beta}"
 
 
 class ScheduledWeighting(Weighting):
@@ -125,7 +158,8 @@ class ScheduledWeighting(Weighting):
 class CapacityAnnealing(ScheduledWeighting):
     r"""``R + γ·|KL − C(t)|`` with :math:`C(t) = \min(C_{max}, \max(C_0, C_{max} t / T))`.
 
-    Burgess et al. 2018 (research/baselines.md §3). ``t`` counts training steps from 1 (the first
+    Burgess et al. 2018 (https://arxiv.org/abs/1804.03599; schedule as ``solver.py`` of
+    https://github.com/1Konny/Beta-VAE). ``t`` counts training steps from 1 (the first
     step uses t = 1, as 1Konny's solver, which increments before computing the loss).
 
     Args:
@@ -149,6 +183,14 @@ class CapacityAnnealing(ScheduledWeighting):
         self.capacity_max = float(capacity_max)
         self.capacity_steps = int(capacity_steps)
         self.capacity_start = float(capacity_start)
+        self.register_buffer("_last_beta", torch.tensor(self.gamma), persistent=False)
+
+    _last_beta: Tensor
+
+    @property
+    def beta(self) -> Tensor:
+        """``()`` γ·sign(KL − C(t)) of the last forward call (γ before the first)."""
+        return self._last_beta.clone()
 
     def capacity(self, step: Tensor) -> Tensor:
         """C(t) for a step tensor (float32, same shape)."""
@@ -162,6 +204,7 @@ class CapacityAnnealing(ScheduledWeighting):
         capacity = self.capacity(self.step).to(kl.dtype)
         loss = recon + self.gamma * (kl - capacity).abs()
         kl_weight = self.gamma * torch.sign(kl.detach() - capacity)
+        self._last_beta.copy_(kl_weight)
         return WeightedObjective(loss, recon.new_ones(()), kl_weight, {"capacity": capacity})
 
     def extra_repr(self) -> str:
@@ -174,7 +217,8 @@ class CapacityAnnealing(ScheduledWeighting):
 class ControlVAEWeighting(ScheduledWeighting):
     r"""ControlVAE's non-linear positional PI controller on β (Shao et al., ICML 2020).
 
-    As the reference dSprites code (research/baselines.md §4.4), each training step ``t``:
+    As the reference dSprites code (``Disentangling/solver_light.py`` and ``P_PID.py`` of
+    https://github.com/shj1987/ControlVAE-ICML2020), each training step ``t``:
 
     .. math::
 
@@ -220,6 +264,11 @@ class ControlVAEWeighting(ScheduledWeighting):
         self.register_buffer("integral", torch.zeros(()))
         self.register_buffer("previous_unclamped", torch.ones(()))
 
+    @property
+    def beta(self) -> Tensor:
+        """``()`` the controller's β, clipped to its bounds (the one the last step applied)."""
+        return _clip(self.previous_unclamped, self.beta_min, self.beta_max).detach().clone()
+
     def set_point(self, step: Tensor) -> Tensor:
         """C(t) for a step tensor: ``min(C_max, C_0 + ΔC·floor(t / P))``."""
         increments = torch.div(step, self.set_point_period, rounding_mode="floor").float()
@@ -251,7 +300,9 @@ class ControlVAEWeighting(ScheduledWeighting):
 
 
 class DynamicVAEWeighting(ScheduledWeighting):
-    r"""DynamicVAE's incremental PI controller (Shao et al., CVPR 2022; research/baselines.md §5).
+    r"""DynamicVAE's incremental PI controller (Shao et al., CVPR 2022).
+
+    As ``2D-sprites/I_PID.py`` of https://github.com/shj1987/DynamicVAE-CVPR2022.
 
     Each training step ``t`` (from 1):
 
@@ -308,6 +359,11 @@ class DynamicVAEWeighting(ScheduledWeighting):
         self.register_buffer("previous_error", torch.zeros(()))
         self.register_buffer("kl_history", torch.zeros(self.kl_window))
 
+    @property
+    def beta(self) -> Tensor:
+        """``()`` the controller's β, ``max(W, beta_min)`` (the one the last step applied)."""
+        return self.previous_unclamped.clamp(min=self.beta_min).detach().clone()
+
     def set_point(self, step: Tensor) -> Tensor:
         """C(t) for a step tensor, in closed form (no accumulated rounding)."""
         step = step.long()
@@ -361,6 +417,18 @@ class LearnedWeighting(Weighting):
                 f"{loss.group_sizes}"
             )
         self.loss = loss
+
+    absolute_terms: ClassVar[bool] = True
+
+    @property
+    def beta(self) -> Tensor:
+        """``()`` or ``(D,)``: the learned KL weight(s) over the reconstruction weight."""
+        return self.loss.beta
+
+    @property
+    def weights(self) -> Tensor:
+        """``(1 + K,)`` the learned weights ½·e^(−s): reconstruction, then KL."""
+        return self.loss.weights
 
     @property
     def per_dimension(self) -> bool:
