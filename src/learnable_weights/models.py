@@ -132,7 +132,9 @@ def build(
 
     Args:
         name: one of `available()`.
-        encoder, decoder, latent_dim: as for `LVAE`.
+        encoder: as for `LVAE`.
+        decoder: as for `LVAE`.
+        latent_dim: as for `LVAE`.
         likelihood: overrides the model's default likelihood.
         **options: the weighting's keyword arguments (e.g. ``beta=6`` for ``beta-vae``,
             ``bias_penalty=0.1`` for ``l-vae``).

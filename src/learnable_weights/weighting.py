@@ -232,10 +232,14 @@ class ControlVAEWeighting(ScheduledWeighting):
     batch's KL. State starts at ``I = 0`` and ``W = 1`` (the reference's ``W_k1 = 1.0``).
 
     Args:
-        kp: K_p (0.01). ki: K_i in the paper's convention (0.001; the code's -0.001).
-        beta_min: lower bound of β (1). beta_max: optional upper bound (none in the reference).
-        set_point_start, set_point_step, set_point_period, set_point_max: the KL target schedule
-            C_0 = 0.5, ΔC = 0.15 every P = 5000 steps, up to C_max = 18.
+        kp: K_p (0.01).
+        ki: K_i in the paper's convention (0.001; the code's -0.001).
+        beta_min: lower bound of β (1).
+        beta_max: optional upper bound (none in the reference).
+        set_point_start: C_0 of the KL target schedule (0.5).
+        set_point_step: ΔC, its increment (0.15).
+        set_point_period: P, the steps between increments (5000).
+        set_point_max: C_max, its ceiling (18).
     """
 
     integral: Tensor
@@ -320,10 +324,16 @@ class DynamicVAEWeighting(ScheduledWeighting):
     ``window`` steps, up to ``set_point_max``.
 
     Args:
-        kp: K_p (0.01). ki: K_i in the paper's convention (0.005; the code's -0.005).
-        beta_min: W_min (0.1). beta_init: W_0 (50). kl_window: T of the moving average (5).
-        set_point_start (0.5), set_point_step (0.15), window (6000), ramp_steps (1000),
-        set_point_max (20): the step + ramp schedule of the reference dSprites run.
+        kp: K_p (0.01).
+        ki: K_i in the paper's convention (0.005; the code's -0.005).
+        beta_min: W_min (0.1).
+        beta_init: W_0 (50).
+        kl_window: T of the moving average (5).
+        set_point_start: the set point before the first ramp (0.5).
+        set_point_step: the rise per window (0.15).
+        window: steps per window (6000).
+        ramp_steps: the steps of each window over which the set point rises (1000).
+        set_point_max: its ceiling (20).
     """
 
     previous_unclamped: Tensor
