@@ -322,6 +322,11 @@ def test_npz_has_the_official_layout_and_the_procedural_marker(tmp_path: Path) -
     assert "procedural" in metadata["title"].lower()
 
 
+def test_source_is_procedural_as_dsprites_reports_for_a_marked_file() -> None:
+    # DSprites(file=<a file marked procedural>).source == "procedural": tests/data/test_dsprites.py
+    assert ProceduralDSprites().source == "procedural"
+
+
 def test_uncompressed_npz_images_can_be_memory_mapped(tmp_path: Path) -> None:
     path = ProceduralDSprites().write_npz(tmp_path, indices=SUBSET[:50], compress=False)
     member = npz_member(path, "imgs")

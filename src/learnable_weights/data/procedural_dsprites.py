@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from learnable_weights._version import __version__
 from learnable_weights.data.ground_truth import GroundTruthDataset, Transform
 
 __all__ = [
@@ -290,6 +291,11 @@ class ProceduralDSprites(GroundTruthDataset):
         transform: optional callable on each ``(1, 64, 64)`` float32 image.
         supersample: anti-aliasing samples per pixel side (see :func:`render_dsprites`).
         device: device :meth:`render` uses when given NumPy classes (default CPU).
+
+    Attributes:
+        source: always ``"procedural"`` (as :class:`~learnable_weights.data.DSprites` reports
+            for a file this class wrote; ``"real"`` there for the official file), so code that
+            logs ``dataset.source`` works with both.
     """
 
     def __init__(
@@ -302,6 +308,7 @@ class ProceduralDSprites(GroundTruthDataset):
         super().__init__(DSPRITES_FACTOR_SIZES, DSPRITES_FACTOR_NAMES, (1, 64, 64), transform)
         if isinstance(supersample, bool) or not isinstance(supersample, int) or supersample < 1:
             raise ValueError(f"supersample must be a positive integer, got {supersample!r}.")
+        self.source = "procedural"
         self.supersample = supersample
         self.device = torch.device("cpu") if device is None else torch.device(device)
 
@@ -353,7 +360,6 @@ class ProceduralDSprites(GroundTruthDataset):
         Returns:
             The path of the written file.
         """
-        from learnable_weights import __version__
         from learnable_weights.data.cache import atomic_output
 
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
