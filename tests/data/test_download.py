@@ -107,7 +107,7 @@ def _remote(**checks: object) -> RemoteFile:
 
 
 def _leftovers(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if not p.name.endswith(".lock"))
+    return sorted(p.name for p in root.iterdir())  # lock files included: none may remain
 
 
 def test_mirror_download_is_verified_and_renamed_into_place(
@@ -212,6 +212,32 @@ def test_missing_file_says_what_to_fetch_and_where(server: _Server, tmp_path: Pa
     assert _leftovers(tmp_path) == []
 
 
+def test_failed_download_into_a_new_folder_leaves_nothing(server: _Server, tmp_path: Path) -> None:
+    root = tmp_path / "cache" / "toy"
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        fetch(_remote(sha256=SHA256), root, mirror=_base(server))  # nothing is served
+    assert _leftovers(tmp_path) == []  # no lock file, no empty folders
+    with pytest.raises(DownloadError, match="failed or was interrupted"):
+        fetch(_remote(sha256=SHA256), root, retries=0)  # nothing listens on port 9
+    assert _leftovers(tmp_path) == []
+    # an existing folder is left in place, as it was
+    root.mkdir(parents=True)
+    with pytest.raises(DownloadError):
+        fetch(_remote(sha256=SHA256), root, mirror=_base(server))
+    assert _leftovers(root) == []
+
+
+def test_a_failed_download_keeps_its_folder_when_bytes_arrived(
+    server: _Server, tmp_path: Path
+) -> None:
+    server.files["/toy/payload.bin"] = PAYLOAD
+    server.cut_once.add("/toy/payload.bin")
+    root = tmp_path / "cache" / "toy"
+    with pytest.raises(DownloadError):
+        fetch(_remote(sha256=SHA256), root, mirror=_base(server), retries=0)
+    assert _leftovers(root) == ["payload.bin.part"]  # kept to resume from
+
+
 def test_unpublished_checksum_records_sha256_and_warns(server: _Server, tmp_path: Path) -> None:
     server.files["/toy/payload.bin"] = PAYLOAD
     with pytest.warns(UnverifiedDownloadWarning, match="could not be verified"):
@@ -279,6 +305,22 @@ def test_concurrent_processes_download_once(server: _Server, tmp_path: Path) -> 
     assert [worker.exitcode for worker in workers] == [0, 0, 0]
     assert server.requests == [("/toy/payload.bin", None)]
     assert (tmp_path / "payload.bin").read_bytes() == PAYLOAD
+
+
+def test_concurrent_processes_that_all_fail_leave_nothing(server: _Server, tmp_path: Path) -> None:
+    server.delay = 0.2  # the others wait on the lock of the first, which is deleted on release
+    root = tmp_path / "cache" / "toy"
+    context = multiprocessing.get_context("fork")
+    workers = [
+        context.Process(target=_fetch_in_child, args=(_base(server), str(root))) for _ in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [worker.exitcode for worker in workers] == [1, 1, 1]  # each raised DownloadError
+    assert len(server.requests) == 3  # one at a time, each under the lock
+    assert _leftovers(tmp_path) == []
 
 
 def test_mirror_serves_drive_files_without_gdown(

@@ -216,14 +216,9 @@ def _cached_array_file(
     existing = _mapped_if_valid(path, shape, wanted, source)
     if existing is not None:
         return existing
-    try:
-        import filelock
-    except ImportError as error:  # pragma: no cover - exercised only without the extra
-        raise ImportError(
-            'Building dataset caches needs filelock: pip install "learnable-weights[data]"'
-        ) from error
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(str(path) + ".lock"):
+    from learnable_weights.data.locking import exclusive
+
+    with exclusive(path.with_name(path.name + ".lock")):
         existing = _mapped_if_valid(path, shape, wanted, source)
         if existing is not None:
             return existing

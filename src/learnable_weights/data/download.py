@@ -10,8 +10,10 @@ a Google Drive file id), its published checksum if one exists, and its expected 
 * where no checksum is published, the size is checked, the SHA-256 of this first download is
   recorded in ``<file>.sha256`` and an :class:`UnverifiedDownloadWarning` is issued;
 * the finished file appears by an atomic rename, so a half file never sits at ``<file>``;
-* concurrent processes (e.g. several ranks under ``torchrun``) download once, under a file lock
-  ``<file>.lock`` (the ``filelock`` package);
+* concurrent processes (e.g. several ranks under ``torchrun``) download once, under the lock
+  ``<file>.lock`` (:func:`~learnable_weights.data.locking.exclusive`);
+* a download that fails before its first byte leaves nothing behind: no part or lock file, and
+  no folder that this call created;
 * Google Drive files go through ``gdown``; with a mirror (argument or
   ``$LEARNABLE_WEIGHTS_MIRROR``) every file is read from ``<mirror>/<dataset>/<file>`` instead;
 * when a download is refused, :class:`DownloadError` says which file to get, from where, and
@@ -41,6 +43,7 @@ from learnable_weights.data.cache import (
     atomic_output,
     mirror_base_url,
 )
+from learnable_weights.data.locking import exclusive
 
 __all__ = [
     "DRIVE_DOWNLOAD_URL",
@@ -176,7 +179,8 @@ def fetch(
 
     Args:
         remote: the file to fetch.
-        root: the dataset folder; created if needed.
+        root: the dataset folder; created if needed (and removed again, with any parents
+            created for it, if the download fails before its first byte).
         mirror: base URL of a mirror; files are read from ``<mirror>/<dataset>/<file>``.
             Defaults to ``$LEARNABLE_WEIGHTS_MIRROR``; unset means the official source.
         retries: how many times an interrupted HTTP transfer is resumed before giving up
@@ -190,12 +194,11 @@ def fetch(
     """
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
-    root.mkdir(parents=True, exist_ok=True)
     target = root / remote.filename
-    with _exclusive(target):
+    part = target.with_name(target.name + ".part")
+    with exclusive(target.with_name(target.name + ".lock")), _no_empty_part(part):
         if target.is_file():  # another process finished it while we waited for the lock
             return target
-        part = target.with_name(target.name + ".part")
         base = mirror_base_url(mirror)
         if base is not None:
             url = f"{base}/{remote.dataset}/{remote.filename}"
@@ -215,15 +218,15 @@ def fetch(
 
 
 @contextlib.contextmanager
-def _exclusive(target: Path) -> Iterator[None]:
+def _no_empty_part(part: Path) -> Iterator[None]:
+    """On failure, delete ``part`` if it holds no byte (nothing to resume from)."""
     try:
-        import filelock
-    except ImportError as error:  # pragma: no cover - exercised only without the extra
-        raise ImportError(
-            'Downloading datasets needs filelock: pip install "learnable-weights[data]"'
-        ) from error
-    with filelock.FileLock(str(target) + ".lock"):
         yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if part.stat().st_size == 0:
+                part.unlink()
+        raise
 
 
 def _manual_instructions(remote: RemoteFile, target: Path) -> str:
