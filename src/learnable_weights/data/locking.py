@@ -11,8 +11,8 @@ keeps its file, such as ``filelock``'s on POSIX, would not notice the deletion).
 The folders the lock file needed are created, and those of them that are empty when the lock is
 released are removed again (still under the lock), so a download that failed before receiving a
 byte leaves the disk as it found it. (A process that arrives in the instant between the deletion
-of the lock file and that of its folder keeps the folder: it found it there.) Without ``fcntl`` (Windows) the ``filelock`` package locks instead; its Windows lock
-deletes its file on release.
+of the lock file and that of its folder keeps the folder: it found it there.) Without ``fcntl``
+(Windows) the ``filelock`` package locks instead; its Windows lock deletes its file on release.
 """
 
 from __future__ import annotations
