@@ -1,7 +1,8 @@
 """The reference 64x64 encoder and decoder of the ControlVAE and DynamicVAE dSprites runs.
 
 This is 1Konny's ``BetaVAE_H`` (the architecture of Higgins et al. 2017), which both ControlVAE
-(ICML 2020) and DynamicVAE (CVPR 2022) use (research/paper.md §2, research/baselines.md §0.2).
+(ICML 2020) and DynamicVAE (CVPR 2022) use: ``model.py`` of github.com/1Konny/Beta-VAE, copied
+into github.com/shj1987/ControlVAE-ICML2020 and github.com/shj1987/DynamicVAE-CVPR2022.
 As there, ``nn.Linear`` and ``nn.Conv2d`` layers get Kaiming-normal weights and zero biases, and
 the decoder's ``nn.ConvTranspose2d`` layers keep PyTorch's default initialisation (the reference's
 ``kaiming_init`` does not match them).

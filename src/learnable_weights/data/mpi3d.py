@@ -7,8 +7,10 @@ single key ``images`` of an uncompressed ``.npz``, in the order of the README's
 * ``toy``, ``realistic``, ``real``: 1,036,800 images, factor sizes ``[6, 6, 2, 3, 3, 40, 40]``;
 * ``complex`` (3D-printed real-world objects): 460,800 images, ``[4, 4, 2, 3, 3, 40, 40]``.
 
-disentanglement_lib's ``mpi3d.py`` hard-codes ``[4, 4, ...]`` for toy and realistic, which
-matches only its legacy challenge file; the public files need ``[6, 6, ...]`` (datasets.md §3).
+disentanglement_lib's ``data/ground_truth/mpi3d.py`` (github.com/google-research/
+disentanglement_lib) hard-codes ``[4, 4, ...]`` for toy and realistic, which matches only its
+legacy challenge file (``sim_toy_64x_ordered_without_heldout_factors.npz``); the public files
+need ``[6, 6, ...]`` (the README of github.com/rr-learning/disentanglement_dataset).
 Sampling draws one ``randint`` per factor, in disentanglement_lib's order (all factors latent).
 
 The ``images`` member is stored uncompressed (ZIP_STORED), so it is memory-mapped in place at

@@ -8,7 +8,8 @@ posY fastest) and draws the three sprites itself, with geometry calibrated again
 of the official ``dsprites.gif`` (docs/data/procedural_dsprites.md gives the fidelity per shape).
 It is called "procedural dSprites" everywhere, never dSprites.
 
-Geometry (measured on ``dsprites.gif``; research/datasets.md §6), in pixels of the 64x64 canvas
+Geometry (measured on the official ``dsprites.gif``; docs/data/procedural_dsprites.md gives the
+measurements and tests/data/gif_frames.py the factors of each frame), in pixels of the 64x64 canvas
 with pixel ``i`` spanning ``[i, i + 1)`` and row 0 at the top:
 
 * the sprite centre is ``16 + 32 * pos`` on both axes (posX -> column, posY -> row), with
