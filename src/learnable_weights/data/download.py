@@ -1,7 +1,7 @@
 """Fetching official dataset files: resumable, verified, atomic, and run once across processes.
 
 A :class:`RemoteFile` describes one official file: where it comes from (a plain HTTP(S) URL or
-a Google Drive file id), its published checksum if one exists, and its expected size.
+a Google Drive file id), its checksum and size where someone recorded them, and who did.
 :func:`fetch` brings it into a dataset folder:
 
 * partial data lives only in ``<file>.part``; an interrupted HTTP transfer resumes from it with a
@@ -201,9 +201,13 @@ def require(
 ) -> Path:
     """Path of ``remote`` inside ``root``, downloading it first if absent and ``download``.
 
+    A kept ``<file>.unverified`` (see :func:`fetch`) is accepted if the user said so, even with
+    ``download`` false; otherwise :class:`UnverifiedFileError` says how to decide.
+
     Raises:
         DatasetFileMissingError: the file is absent and ``download`` is false.
         DownloadError: the download failed (the message says how to get the file by hand).
+        UnverifiedFileError: the file is kept as ``<file>.unverified``, not yet accepted.
     """
     target = root / remote.filename
     if target.is_file():
