@@ -1,7 +1,7 @@
 """Fidelity of procedural dSprites: mean IoU per shape against the real frames of dsprites.gif.
 
 The 320 frames of the official dsprites.gif (tests/data, Apache-2.0) are exact dSprites images
-with known latent classes (research/datasets.md §7). Each is rendered from its classes by
+with known latent classes (tests/data/gif_frames.py). Each is rendered from its classes by
 `render_dsprites` and compared pixel by pixel; the script prints, per shape, the mean IoU over all
 its frames, over the upright frames (orientation 0: scale and position traversals) and over the
 rotated ones, the lowest IoU, and the share of frames reproduced exactly. Goals of issue 3: at

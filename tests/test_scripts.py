@@ -1,11 +1,16 @@
-"""The shell scripts parse, and the GPU checks run every step they name (without a GPU, the CUDA
-steps fail and are reported, the tests marked cuda skip)."""
+"""The shell scripts parse, the GPU checks run every step they name (without a GPU, the CUDA
+steps fail and are reported, the tests marked cuda skip), and installing the metrics' reference
+leaves pip nothing to report."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -55,3 +60,74 @@ def test_gpu_checks_report_each_step_and_fail_without_a_gpu(tmp_path: Path) -> N
     for failing in ("environment", "step_overhead", "procedural_render", "metric_speed"):
         assert failing in summary
     assert "cuda_tests" not in summary  # the cuda tests skip without a GPU: that step passes
+
+
+def _wheel(
+    folder: Path, name: str, version: str, files: dict[str, str], requires: list[str]
+) -> None:
+    """A minimal pure-Python wheel (PEP 427) named ``name``, offering ``files``."""
+    info = f"{name}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: {version}\n"
+    metadata += "".join(f"Requires-Dist: {requirement}\n" for requirement in requires)
+    contents = {
+        **files,
+        f"{info}/METADATA": metadata,
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for path, text in contents.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
+    contents[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / f"{name}-{version}-py3-none-any.whl", "w") as archive:
+        for path, text in contents.items():
+            archive.writestr(path, text)
+
+
+@pytest.mark.slow
+def test_installing_the_reference_leaves_pip_nothing_to_report(tmp_path: Path) -> None:
+    """scripts/test.sh installs disentanglement_lib without its TensorFlow-era requirements. pip
+    reports those as missing ("ERROR: ... disentanglement-lib 1.5 requires ...") whenever a later
+    install touches one of its dependencies (scripts/main.sh's extras do), unless the reference
+    lives outside the environment pip manages. Offline: stand-in wheels with the same names and
+    declared requirements, a fresh virtual environment, no index."""
+    wheels = tmp_path / "wheels"
+    _wheel(
+        wheels,
+        "disentanglement_lib",
+        "1.5",
+        {"disentanglement_lib/__init__.py": ""},
+        ["future", "six", "tensorflow-probability==0.7"],
+    )
+    _wheel(wheels, "absl_py", "2.1.0", {"absl/__init__.py": "", "absl/logging.py": ""}, [])
+    _wheel(wheels, "six", "1.17.0", {"six.py": ""}, [])
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    script = (
+        'source "$VENV/bin/activate" && source scripts/_env.sh && lw_install_reference && '
+        "python -m pip install --quiet --force-reinstall six && "  # a dependency of the reference
+        'PYTHONPATH="$LW_REFERENCE_DIR" python -c "import disentanglement_lib, absl.logging, six" && '
+        "! python -m pip list | grep -i disentanglement"  # not in site-packages
+    )
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "VENV": str(venv),
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(wheels),
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+    result = subprocess.run(
+        ["bash", "-c", script],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ERROR" not in result.stderr, result.stderr
+    assert (venv / "lw-reference" / "disentanglement_lib-1.5.dist-info").is_dir()

@@ -1,8 +1,9 @@
 """The reference 64x64 encoder and decoder of the ControlVAE and DynamicVAE dSprites runs.
 
 This is 1Konny's ``BetaVAE_H`` (the architecture of Higgins et al. 2017), which both ControlVAE
-(ICML 2020) and DynamicVAE (CVPR 2022) use: ``BetaVAE_H`` and ``kaiming_init`` in
-https://github.com/1Konny/Beta-VAE/blob/master/model.py, which both codes copy. As there, ``nn.Linear`` and ``nn.Conv2d`` layers get Kaiming-normal weights and zero biases, and
+(ICML 2020) and DynamicVAE (CVPR 2022) use: ``model.py`` of github.com/1Konny/Beta-VAE, copied
+into github.com/shj1987/ControlVAE-ICML2020 and github.com/shj1987/DynamicVAE-CVPR2022.
+As there, ``nn.Linear`` and ``nn.Conv2d`` layers get Kaiming-normal weights and zero biases, and
 the decoder's ``nn.ConvTranspose2d`` layers keep PyTorch's default initialisation (the reference's
 ``kaiming_init`` does not match them).
 """

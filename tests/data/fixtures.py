@@ -1,7 +1,8 @@
 """Small, format-exact dataset files for the loader tests (never the real data).
 
-Each writer produces the official file layout (names, keys, dtypes, shapes, label formats of
-research/datasets.md) on a *reduced factor grid*, so the files are kilobytes yet go through the
+Each writer produces the official file layout (names, keys, dtypes, shapes, label formats, as
+each loader's module docstring describes them from the dataset's repository) on a *reduced factor
+grid*, so the files are kilobytes yet go through the
 same reader code paths as the real ones. Pixels are random but seeded, and each image carries
 its own index in its first pixels (:func:`index_stamp`), so a test can check that the image a
 loader returns for an index is the one stored at that index.
@@ -191,7 +192,8 @@ def dsprites_metadata(sizes: Sequence[int]) -> dict[str, Any]:
 
 
 def dsprites_values(classes: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """Official latent values ``(N, 6)`` of latent classes ``(N, 6)`` (datasets.md §1)."""
+    """Official latent values ``(N, 6)`` of latent classes ``(N, 6)``: ``latents_possible_values``
+    as printed in ``dsprites_reloading_example.ipynb`` (https://github.com/google-deepmind/dsprites-dataset)."""
     values = np.zeros(classes.shape, dtype=np.float64)
     for column, name in enumerate(DSPRITES_LATENT_NAMES[: classes.shape[1]]):
         grid = _DSPRITES_VALUES[name]

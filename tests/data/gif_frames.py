@@ -2,9 +2,9 @@
 
 ``dsprites.gif`` (next to this file, with its Apache-2.0 licence in ``LICENSE-dsprites``) comes
 unchanged from github.com/deepmind/dsprites-dataset. Each frame is an exact dSprites image. The
-frame -> latent classes map is the table in research/datasets.md, section 7 (inferred there from
-pixel statistics; every ping-pong repeat is pixel-identical), written out below as traversal
-segments.
+frame -> latent classes map below (traversal segments) was inferred by this project from the
+frames' pixel statistics (sprite area, bounding box, centre; every ping-pong repeat is
+pixel-identical): the GIF itself records no labels.
 
 Usage::
 

@@ -5,22 +5,21 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import re
-import threading
-import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
+from http_server import FileServer, base_url
 
 from learnable_weights.data import cache, download
+from learnable_weights.data.cache import DatasetFormatError
 from learnable_weights.data.download import (
+    ACCEPT_UNVERIFIED_ENV,
     ChecksumMismatchError,
     DownloadError,
     RemoteFile,
     UnverifiedDownloadWarning,
+    UnverifiedFileError,
     fetch,
     require,
 )
@@ -29,56 +28,7 @@ PAYLOAD = bytes(range(256)) * 4000  # 1 MB, not a multiple of the 1 MiB read siz
 SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
 MD5 = hashlib.md5(PAYLOAD).hexdigest()
 UNREACHABLE = "http://127.0.0.1:9/never-used"  # the official URL when a mirror is given
-
-
-class _Server(ThreadingHTTPServer):
-    files: dict[str, bytes]
-    requests: list[tuple[str, str | None]]
-    cut_once: set[str]
-    delay: float
-    ignore_range: bool
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Serves ``server.files`` with ``Range: bytes=N-`` support; can cut a transfer halfway."""
-
-    server: _Server
-
-    def do_GET(self) -> None:
-        range_header = self.headers.get("Range")
-        self.server.requests.append((self.path, range_header))
-        time.sleep(self.server.delay)
-        data = self.server.files.get(self.path)
-        if data is None:
-            self.send_error(404, "Not Found")
-            return
-        start = 0
-        if range_header is not None and not self.server.ignore_range:
-            match = re.fullmatch(r"bytes=(\d+)-", range_header)
-            assert match is not None, range_header
-            start = int(match.group(1))
-            if start >= len(data):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(data)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.path in self.server.cut_once:
-            self.server.cut_once.discard(self.path)
-            self.wfile.write(body[: len(body) // 2])
-            self.close_connection = True
-            return
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+RECORD = "https://example.org/checksums.tsv"  # who recorded the checksums of the test files
 
 
 @pytest.fixture(autouse=True)
@@ -86,60 +36,55 @@ def _no_retry_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(download, "RETRY_DELAY_S", 0.0)
 
 
-@pytest.fixture
-def server() -> Iterator[_Server]:
-    httpd = _Server(("127.0.0.1", 0), _Handler)
-    httpd.files, httpd.requests, httpd.cut_once, httpd.delay = {}, [], set(), 0.0
-    httpd.ignore_range = False
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def _base(server: _Server) -> str:
-    return f"http://127.0.0.1:{server.server_address[1]}"
-
-
 def _remote(**checks: object) -> RemoteFile:
-    return RemoteFile("toy", "payload.bin", url=UNREACHABLE, **checks)  # type: ignore[arg-type]
+    return RemoteFile(  # type: ignore[misc]
+        "toy", "payload.bin", url=UNREACHABLE, checksum_source=RECORD, **checks
+    )
 
 
 def _leftovers(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if not p.name.endswith(".lock"))
+    return sorted(p.name for p in root.iterdir())  # lock files included: none may remain
 
 
 def test_mirror_download_is_verified_and_renamed_into_place(
-    server: _Server, tmp_path: Path
+    server: FileServer, tmp_path: Path
 ) -> None:
     server.files["/toy/payload.bin"] = PAYLOAD
-    path = fetch(_remote(sha256=SHA256, size=len(PAYLOAD)), tmp_path, mirror=_base(server))
+    path = fetch(_remote(sha256=SHA256, size=len(PAYLOAD)), tmp_path, mirror=base_url(server))
     assert path == tmp_path / "payload.bin"
     assert path.read_bytes() == PAYLOAD
     assert _leftovers(tmp_path) == ["payload.bin"]
     assert server.requests == [("/toy/payload.bin", None)]
     # present now: no second request
-    assert fetch(_remote(sha256=SHA256), tmp_path, mirror=_base(server)) == path
+    assert fetch(_remote(sha256=SHA256), tmp_path, mirror=base_url(server)) == path
     assert len(server.requests) == 1
 
 
 def test_official_url_and_mirror_from_the_environment(
-    server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server.files["/direct/payload.bin"] = PAYLOAD
     server.files["/toy/payload.bin"] = PAYLOAD
-    direct = RemoteFile("toy", "payload.bin", url=f"{_base(server)}/direct/payload.bin", md5=MD5)
+    direct = RemoteFile(
+        "toy",
+        "payload.bin",
+        url=f"{base_url(server)}/direct/payload.bin",
+        md5=MD5,
+        checksum_source=RECORD,
+    )
     assert fetch(direct, tmp_path / "a").read_bytes() == PAYLOAD
-    monkeypatch.setenv("LEARNABLE_WEIGHTS_MIRROR", _base(server) + "/")
+    monkeypatch.setenv("LEARNABLE_WEIGHTS_MIRROR", base_url(server) + "/")
     assert fetch(_remote(md5=MD5), tmp_path / "b").read_bytes() == PAYLOAD
     assert [path for path, _ in server.requests] == ["/direct/payload.bin", "/toy/payload.bin"]
 
 
-def test_checksum_mismatch_deletes_the_part_file(server: _Server, tmp_path: Path) -> None:
+def test_mismatch_with_the_authors_checksum_deletes_the_part_file(
+    server: FileServer, tmp_path: Path
+) -> None:
     server.files["/toy/payload.bin"] = PAYLOAD[:-1] + b"\x00"
     with pytest.raises(ChecksumMismatchError) as error:
-        fetch(_remote(sha256=SHA256), tmp_path, mirror=_base(server))
+        fetch(_remote(sha256=SHA256, checksum_by_authors=True), tmp_path, mirror=base_url(server))
+    assert not isinstance(error.value, UnverifiedFileError)
     message = str(error.value)
     assert "payload.bin" in message
     assert SHA256 in message
@@ -147,19 +92,107 @@ def test_checksum_mismatch_deletes_the_part_file(server: _Server, tmp_path: Path
     assert _leftovers(tmp_path) == []
 
 
-def test_md5_mismatch_and_wrong_size_are_rejected(server: _Server, tmp_path: Path) -> None:
+def test_md5_and_size_mismatch_with_the_authors_record_are_rejected(
+    server: FileServer, tmp_path: Path
+) -> None:
     server.files["/toy/payload.bin"] = PAYLOAD
     with pytest.raises(ChecksumMismatchError, match="MD5"):
-        fetch(_remote(md5="0" * 32), tmp_path, mirror=_base(server))
+        fetch(_remote(md5="0" * 32, checksum_by_authors=True), tmp_path, mirror=base_url(server))
     with pytest.raises(ChecksumMismatchError, match=f"has {len(PAYLOAD)} bytes, expected 5"):
-        fetch(_remote(size=5), tmp_path, mirror=_base(server))
+        fetch(_remote(size=5, checksum_by_authors=True), tmp_path, mirror=base_url(server))
     assert _leftovers(tmp_path) == []
 
 
-def test_transfer_cut_halfway_resumes_with_a_range_request(server: _Server, tmp_path: Path) -> None:
+def test_mismatch_with_a_third_party_record_keeps_the_file_until_the_user_decides(
+    server: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reupload = PAYLOAD[:-1] + b"\x00"
+    server.files["/toy/payload.bin"] = reupload
+    remote = _remote(sha256=SHA256)
+    with pytest.raises(UnverifiedFileError) as error:
+        fetch(remote, tmp_path, mirror=base_url(server))
+    kept = tmp_path / "payload.bin.unverified"
+    assert error.value.path == kept
+    assert kept.read_bytes() == reupload  # kept, not deleted
+    assert _leftovers(tmp_path) == ["payload.bin.unverified"]
+    message = str(error.value)
+    for needed in (
+        hashlib.sha256(reupload).hexdigest(),  # both hashes
+        SHA256,
+        RECORD,  # who recorded it
+        "a third party",
+        f"mv '{kept}' '{tmp_path / 'payload.bin'}'",  # how to accept it
+        f"{ACCEPT_UNVERIFIED_ENV}=payload.bin",
+        "delete it",  # how to discard it
+    ):
+        assert needed in message
+    # later calls download nothing while the kept file is there, and say why
+    with pytest.raises(UnverifiedFileError, match="earlier download") as again:
+        fetch(remote, tmp_path, mirror=base_url(server))
+    assert f"{ACCEPT_UNVERIFIED_ENV}=payload.bin" in str(again.value)
+    with pytest.raises(UnverifiedFileError):
+        require(remote, tmp_path, download=False)
+    assert len(server.requests) == 1
+    # accepted through the environment: renamed into place, its SHA-256 recorded
+    monkeypatch.setenv(ACCEPT_UNVERIFIED_ENV, "other.bin, payload.bin")
+    with pytest.warns(UnverifiedDownloadWarning, match="accepted on your word"):
+        path = require(remote, tmp_path, download=False)
+    assert path.read_bytes() == reupload
+    assert (tmp_path / "payload.bin.sha256").read_text() == (
+        f"{hashlib.sha256(reupload).hexdigest()}  payload.bin\n"
+    )
+    assert _leftovers(tmp_path) == ["payload.bin", "payload.bin.sha256"]
+    assert len(server.requests) == 1
+
+
+def test_third_party_md5_or_size_mismatch_shows_both_values_and_the_sha256(
+    server: FileServer, tmp_path: Path
+) -> None:
+    server.files["/toy/payload.bin"] = PAYLOAD
+    with pytest.raises(UnverifiedFileError) as error:
+        fetch(_remote(md5="0" * 32), tmp_path / "a", mirror=base_url(server))
+    assert all(text in str(error.value) for text in (MD5, "0" * 32, SHA256))
+    with pytest.raises(UnverifiedFileError) as error:
+        fetch(_remote(size=5, md5="0" * 32), tmp_path / "b", mirror=base_url(server))
+    assert f"has {len(PAYLOAD)} bytes, expected 5, and its MD5 is {MD5}" in str(error.value)
+
+
+def test_a_kept_file_renamed_by_hand_is_used(server: FileServer, tmp_path: Path) -> None:
+    server.files["/toy/payload.bin"] = PAYLOAD
+    with pytest.raises(UnverifiedFileError) as error:
+        fetch(_remote(sha256="0" * 64), tmp_path, mirror=base_url(server))
+    error.value.path.rename(tmp_path / "payload.bin")
+    path = require(_remote(sha256="0" * 64), tmp_path, download=True, mirror=base_url(server))
+    assert path.read_bytes() == PAYLOAD
+    assert len(server.requests) == 1
+
+
+def test_a_record_must_name_who_made_it() -> None:
+    with pytest.raises(ValueError, match="checksum_source"):
+        RemoteFile("toy", "payload.bin", url=UNREACHABLE, sha256=SHA256)
+    with pytest.raises(ValueError, match="checksum_source"):
+        RemoteFile("toy", "payload.bin", url=UNREACHABLE, size=5)
+
+
+def test_a_file_failing_its_format_check_is_deleted(server: FileServer, tmp_path: Path) -> None:
+    server.files["/toy/payload.bin"] = PAYLOAD
+
+    def reject(path: Path) -> None:
+        assert path.read_bytes() == PAYLOAD
+        raise DatasetFormatError(f"{path}: not the expected format")
+
+    with pytest.raises(ChecksumMismatchError, match="not the expected format") as error:
+        fetch(_remote(check=reject), tmp_path, mirror=base_url(server))
+    assert not isinstance(error.value, UnverifiedFileError)
+    assert _leftovers(tmp_path) == []
+
+
+def test_transfer_cut_halfway_resumes_with_a_range_request(
+    server: FileServer, tmp_path: Path
+) -> None:
     server.files["/toy/payload.bin"] = PAYLOAD
     server.cut_once.add("/toy/payload.bin")
-    path = fetch(_remote(sha256=SHA256), tmp_path, mirror=_base(server), retries=1)
+    path = fetch(_remote(sha256=SHA256), tmp_path, mirror=base_url(server), retries=1)
     assert path.read_bytes() == PAYLOAD
     assert server.requests == [
         ("/toy/payload.bin", None),
@@ -169,57 +202,89 @@ def test_transfer_cut_halfway_resumes_with_a_range_request(server: _Server, tmp_
 
 
 def test_interrupted_download_keeps_the_part_file_for_the_next_run(
-    server: _Server, tmp_path: Path
+    server: FileServer, tmp_path: Path
 ) -> None:
     server.files["/toy/payload.bin"] = PAYLOAD
     server.cut_once.add("/toy/payload.bin")
     with pytest.raises(DownloadError, match="failed or was interrupted") as error:
-        fetch(_remote(sha256=SHA256), tmp_path, mirror=_base(server), retries=0)
+        fetch(_remote(sha256=SHA256), tmp_path, mirror=base_url(server), retries=0)
     part = tmp_path / "payload.bin.part"
     assert str(part) in str(error.value)
     assert part.read_bytes() == PAYLOAD[: len(PAYLOAD) // 2]
     assert not (tmp_path / "payload.bin").exists()  # never a half file under the final name
-    path = fetch(_remote(sha256=SHA256), tmp_path, mirror=_base(server), retries=0)
+    path = fetch(_remote(sha256=SHA256), tmp_path, mirror=base_url(server), retries=0)
     assert path.read_bytes() == PAYLOAD
     assert server.requests[-1] == ("/toy/payload.bin", f"bytes={len(PAYLOAD) // 2}-")
 
 
-def test_server_without_range_support_restarts_from_zero(server: _Server, tmp_path: Path) -> None:
+def test_server_without_range_support_restarts_from_zero(
+    server: FileServer, tmp_path: Path
+) -> None:
     server.files["/toy/payload.bin"] = PAYLOAD
     server.ignore_range = True  # answers 200 with the whole file to a Range request
     (tmp_path / "payload.bin.part").write_bytes(b"stale bytes of an earlier attempt")
-    path = fetch(_remote(sha256=SHA256), tmp_path, mirror=_base(server))
+    path = fetch(_remote(sha256=SHA256), tmp_path, mirror=base_url(server))
     assert path.read_bytes() == PAYLOAD
     assert server.requests == [("/toy/payload.bin", "bytes=33-")]
 
 
-def test_complete_part_file_is_finished_without_a_transfer(server: _Server, tmp_path: Path) -> None:
+def test_complete_part_file_is_finished_without_a_transfer(
+    server: FileServer, tmp_path: Path
+) -> None:
     server.files["/toy/payload.bin"] = PAYLOAD
     (tmp_path / "payload.bin.part").write_bytes(PAYLOAD)  # e.g. killed before the rename
-    path = fetch(_remote(sha256=SHA256), tmp_path, mirror=_base(server))
+    path = fetch(_remote(sha256=SHA256), tmp_path, mirror=base_url(server))
     assert path.read_bytes() == PAYLOAD
     assert server.requests == [("/toy/payload.bin", f"bytes={len(PAYLOAD)}-")]  # answered 416
 
 
-def test_missing_file_says_what_to_fetch_and_where(server: _Server, tmp_path: Path) -> None:
-    remote = RemoteFile("toy", "payload.bin", url=f"{_base(server)}/gone/payload.bin")
+def test_missing_file_says_what_to_fetch_and_where(server: FileServer, tmp_path: Path) -> None:
+    remote = RemoteFile("toy", "payload.bin", url=f"{base_url(server)}/gone/payload.bin")
     with pytest.raises(DownloadError) as error:
         fetch(remote, tmp_path)
     message = str(error.value)
     assert "HTTP 404" in message
-    assert f"{_base(server)}/gone/payload.bin" in message
+    assert f"{base_url(server)}/gone/payload.bin" in message
     assert str(tmp_path / "payload.bin") in message
     assert _leftovers(tmp_path) == []
 
 
-def test_unpublished_checksum_records_sha256_and_warns(server: _Server, tmp_path: Path) -> None:
+def test_failed_download_into_a_new_folder_leaves_nothing(
+    server: FileServer, tmp_path: Path
+) -> None:
+    root = tmp_path / "cache" / "toy"
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        fetch(_remote(sha256=SHA256), root, mirror=base_url(server))  # nothing is served
+    assert _leftovers(tmp_path) == []  # no lock file, no empty folders
+    with pytest.raises(DownloadError, match="failed or was interrupted"):
+        fetch(_remote(sha256=SHA256), root, retries=0)  # nothing listens on port 9
+    assert _leftovers(tmp_path) == []
+    # an existing folder is left in place, as it was
+    root.mkdir(parents=True)
+    with pytest.raises(DownloadError):
+        fetch(_remote(sha256=SHA256), root, mirror=base_url(server))
+    assert _leftovers(root) == []
+
+
+def test_a_failed_download_keeps_its_folder_when_bytes_arrived(
+    server: FileServer, tmp_path: Path
+) -> None:
+    server.files["/toy/payload.bin"] = PAYLOAD
+    server.cut_once.add("/toy/payload.bin")
+    root = tmp_path / "cache" / "toy"
+    with pytest.raises(DownloadError):
+        fetch(_remote(sha256=SHA256), root, mirror=base_url(server), retries=0)
+    assert _leftovers(root) == ["payload.bin.part"]  # kept to resume from
+
+
+def test_unpublished_checksum_records_sha256_and_warns(server: FileServer, tmp_path: Path) -> None:
     server.files["/toy/payload.bin"] = PAYLOAD
     with pytest.warns(UnverifiedDownloadWarning, match="could not be verified"):
-        fetch(_remote(min_size=1000), tmp_path, mirror=_base(server))
+        fetch(_remote(min_size=1000), tmp_path, mirror=base_url(server))
     record = (tmp_path / "payload.bin.sha256").read_text()
     assert record == f"{SHA256}  payload.bin\n"
     with pytest.raises(ChecksumMismatchError, match="expected at least"):
-        fetch(_remote(min_size=len(PAYLOAD) + 1), tmp_path / "small", mirror=_base(server))
+        fetch(_remote(min_size=len(PAYLOAD) + 1), tmp_path / "small", mirror=base_url(server))
 
 
 def test_require_without_download_names_the_source(tmp_path: Path) -> None:
@@ -230,12 +295,14 @@ def test_require_without_download_names_the_source(tmp_path: Path) -> None:
 
 
 def test_drive_files_go_through_gdown(
-    server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("gdown")
     server.files["/drive/FILE-ID"] = PAYLOAD
-    monkeypatch.setattr(download, "DRIVE_DOWNLOAD_URL", _base(server) + "/drive/{id}")
-    remote = RemoteFile("toy", "payload.bin", drive_id="FILE-ID", sha256=SHA256)
+    monkeypatch.setattr(download, "DRIVE_DOWNLOAD_URL", base_url(server) + "/drive/{id}")
+    remote = RemoteFile(
+        "toy", "payload.bin", drive_id="FILE-ID", sha256=SHA256, checksum_source=RECORD
+    )
     path = fetch(remote, tmp_path, quiet=True)
     assert path.read_bytes() == PAYLOAD
     assert [p for p, _ in server.requests] == ["/drive/FILE-ID"]
@@ -251,7 +318,7 @@ def test_refused_drive_download_says_what_to_fetch_and_where(
         raise gdown.exceptions.FileURLRetrievalError("Too many users have viewed or downloaded")
 
     monkeypatch.setattr(gdown, "download", refuse)
-    remote = RemoteFile("toy", "big.zip", drive_id="FILE-ID", sha256=SHA256)
+    remote = RemoteFile("toy", "big.zip", drive_id="FILE-ID", sha256=SHA256, checksum_source=RECORD)
     with pytest.raises(DownloadError) as error:
         fetch(remote, tmp_path, quiet=True)
     message = str(error.value)
@@ -264,12 +331,12 @@ def _fetch_in_child(base: str, root: str) -> None:
     fetch(_remote(sha256=SHA256), Path(root), mirror=base)
 
 
-def test_concurrent_processes_download_once(server: _Server, tmp_path: Path) -> None:
+def test_concurrent_processes_download_once(server: FileServer, tmp_path: Path) -> None:
     server.files["/toy/payload.bin"] = PAYLOAD
     server.delay = 0.3  # keep the first transfer busy while the others wait on the lock
     context = multiprocessing.get_context("fork")
     workers = [
-        context.Process(target=_fetch_in_child, args=(_base(server), str(tmp_path)))
+        context.Process(target=_fetch_in_child, args=(base_url(server), str(tmp_path)))
         for _ in range(3)
     ]
     for worker in workers:
@@ -281,8 +348,27 @@ def test_concurrent_processes_download_once(server: _Server, tmp_path: Path) -> 
     assert (tmp_path / "payload.bin").read_bytes() == PAYLOAD
 
 
+def test_concurrent_processes_that_all_fail_leave_nothing(
+    server: FileServer, tmp_path: Path
+) -> None:
+    server.delay = 0.2  # the others wait on the lock of the first, which is deleted on release
+    root = tmp_path / "cache" / "toy"
+    context = multiprocessing.get_context("fork")
+    workers = [
+        context.Process(target=_fetch_in_child, args=(base_url(server), str(root)))
+        for _ in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [worker.exitcode for worker in workers] == [1, 1, 1]  # each raised DownloadError
+    assert len(server.requests) == 3  # one at a time, each under the lock
+    assert _leftovers(tmp_path) == []
+
+
 def test_mirror_serves_drive_files_without_gdown(
-    server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gdown = pytest.importorskip("gdown")
 
@@ -291,8 +377,8 @@ def test_mirror_serves_drive_files_without_gdown(
 
     monkeypatch.setattr(gdown, "download", unexpected)
     server.files["/toy/big.zip"] = PAYLOAD
-    remote = RemoteFile("toy", "big.zip", drive_id="FILE-ID", sha256=SHA256)
-    assert fetch(remote, tmp_path, mirror=_base(server)).read_bytes() == PAYLOAD
+    remote = RemoteFile("toy", "big.zip", drive_id="FILE-ID", sha256=SHA256, checksum_source=RECORD)
+    assert fetch(remote, tmp_path, mirror=base_url(server)).read_bytes() == PAYLOAD
 
 
 # --------------------------------------------------------------------------- cache helpers
@@ -350,12 +436,14 @@ def test_cached_array_is_built_once_and_rebuilt_when_the_source_changes(tmp_path
 
 
 def test_downloaded_files_get_ordinary_permissions(
-    server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("gdown")
     server.files["/drive/FILE-ID"] = PAYLOAD
-    monkeypatch.setattr(download, "DRIVE_DOWNLOAD_URL", _base(server) + "/drive/{id}")
-    remote = RemoteFile("toy", "payload.bin", drive_id="FILE-ID", sha256=SHA256)
+    monkeypatch.setattr(download, "DRIVE_DOWNLOAD_URL", base_url(server) + "/drive/{id}")
+    remote = RemoteFile(
+        "toy", "payload.bin", drive_id="FILE-ID", sha256=SHA256, checksum_source=RECORD
+    )
     assert fetch(remote, tmp_path, quiet=True).stat().st_mode & 0o777 == cache.FILE_MODE
 
 

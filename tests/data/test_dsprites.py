@@ -119,7 +119,8 @@ def test_real_frames_of_dsprites_gif_round_trip(tmp_path: Path) -> None:
             assert classes.tolist() == factors
     np.testing.assert_allclose(dataset.factor_values[2], np.linspace(0.0, 2 * np.pi, 40))
     np.testing.assert_allclose(dataset.factor_values[1], [1.0])  # scale class 5 is 1.0
-    # Orientation classes 0 and 39 (0 and 2 pi) render the same real image (datasets.md §1).
+    # Orientation classes 0 and 39 (0 and 2 pi) render the same real image (dsprites-dataset
+    # issue 7, "Duplicated factor values": https://github.com/deepmind/dsprites-dataset/issues/7).
     for shape in range(3):
         torch.testing.assert_close(dataset[shape * 40][0], dataset[shape * 40 + 39][0])
 

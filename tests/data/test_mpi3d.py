@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from fixtures import grid_classes, import_dlib_ground_truth, stamped_images, write_mpi3d
+from http_server import FileServer, base_url
 
 from learnable_weights.data import MPI3D, DatasetFileMissingError, DatasetFormatError
+from learnable_weights.data.download import ChecksumMismatchError, UnverifiedDownloadWarning
+from learnable_weights.data.mpi3d import _REMOTES
 
 SIZES = (2, 2, 1, 1, 1, 2, 3)
 FILES = {
@@ -109,3 +113,68 @@ def test_dataloader_workers_map_the_file_themselves(tmp_path: Path) -> None:
     loader = torch.utils.data.DataLoader(dataset, batch_size=5, num_workers=2)
     images = torch.cat([batch for batch, _ in loader])
     torch.testing.assert_close(images, dataset.observations_at(np.arange(len(dataset))))
+
+
+# --------------------------------------------------------------------------- downloads
+def _serve(server: FileServer, variant: str, body: bytes) -> None:
+    remote = _REMOTES[variant]  # type: ignore[index]
+    server.files[f"/{remote.dataset}/{remote.filename}"] = body
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["stored", "deflated"])
+@pytest.mark.parametrize("variant", ["real", "complex"])
+def test_download_is_checked_by_its_npz_header_compressed_or_not(
+    server: FileServer, tmp_path: Path, variant: str, compressed: bool
+) -> None:
+    served = write_mpi3d(tmp_path / "served.npz", SIZES, compressed=compressed)
+    _serve(server, variant, served.read_bytes())
+    root = tmp_path / "cache"
+    with pytest.warns(UnverifiedDownloadWarning, match="only its format could be checked"):
+        dataset = MPI3D(
+            root,
+            variant=variant,  # type: ignore[arg-type]
+            mirror=base_url(server),
+            factor_sizes=SIZES,
+        )
+    assert dataset.path.read_bytes() == served.read_bytes()
+    images = stamped_images(math.prod(SIZES), (64, 64, 3), binary=False)
+    observed = dataset.observations_at(np.arange(len(dataset)))
+    torch.testing.assert_close(observed, torch.from_numpy(images).permute(0, 3, 1, 2) / 255)
+
+
+def _float_images(path: Path) -> bytes:
+    np.savez_compressed(path, images=np.zeros((math.prod(SIZES), 64, 64, 3), np.float32))
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda path: write_mpi3d(path, (2, 2, 1, 1, 1, 2, 2)).read_bytes(), "holds 16 images"),
+        (_float_images, "images is float32"),
+        (lambda path: write_mpi3d(path, SIZES, compressed=True).read_bytes()[:-300], "readable"),
+        (lambda path: write_mpi3d(path, SIZES).read_bytes()[:-5000], "readable"),
+    ],
+    ids=["count", "dtype", "truncated-deflated", "truncated-stored"],
+)
+def test_download_with_a_bad_header_is_deleted(
+    server: FileServer, tmp_path: Path, make: Any, reason: str
+) -> None:
+    _serve(server, "complex", make(tmp_path / "served.npz"))
+    root = tmp_path / "cache"
+    with pytest.raises(ChecksumMismatchError, match=reason):
+        MPI3D(root, mirror=base_url(server), factor_sizes=SIZES)
+    assert not root.exists()  # nothing kept: no part file, no lock file, no folder
+
+
+def test_checksum_records_name_their_source_and_no_size_floor_remains() -> None:
+    disent = (
+        "https://github.com/nmichlo/disent/blob/HEAD/disent/dataset/data/_groundtruth__mpi3d.py"
+    )
+    for variant in ("toy", "realistic"):
+        remote = _REMOTES[variant]  # type: ignore[index]
+        assert remote.md5 is not None and remote.checksum_source == disent
+        assert not remote.checksum_by_authors  # the MPI3D authors publish no checksum
+    for variant in ("real", "complex"):
+        remote = _REMOTES[variant]  # type: ignore[index]
+        assert not remote.verifiable and remote.min_size is None  # the header is checked

@@ -70,7 +70,7 @@ def test_latent_values_follow_the_official_value_grids() -> None:
     classes = np.array([[0, 0, 0, 0, 0], [2, 5, 39, 31, 31], [1, 2, 1, 1, 30]])
     values = dsprites_latents_values(classes)
     assert values.dtype == np.float64
-    # Printed in the official notebook (research/datasets.md §1).
+    # Printed in the official notebook, dsprites_reloading_example.ipynb (https://github.com/google-deepmind/dsprites-dataset).
     np.testing.assert_allclose(values[0], [1.0, 1.0, 0.5, 0.0, 0.0, 0.0])
     np.testing.assert_allclose(values[1], [1.0, 3.0, 1.0, 2 * np.pi, 1.0, 1.0])
     np.testing.assert_allclose(
@@ -320,6 +320,11 @@ def test_npz_has_the_official_layout_and_the_procedural_marker(tmp_path: Path) -
         metadata["latents_possible_values"]["orientation"], np.linspace(0, 2 * np.pi, 40)
     )
     assert "procedural" in metadata["title"].lower()
+
+
+def test_source_is_procedural_as_dsprites_reports_for_a_marked_file() -> None:
+    # DSprites(file=<a file marked procedural>).source == "procedural": tests/data/test_dsprites.py
+    assert ProceduralDSprites().source == "procedural"
 
 
 def test_uncompressed_npz_images_can_be_memory_mapped(tmp_path: Path) -> None:

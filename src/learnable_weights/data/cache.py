@@ -216,14 +216,9 @@ def _cached_array_file(
     existing = _mapped_if_valid(path, shape, wanted, source)
     if existing is not None:
         return existing
-    try:
-        import filelock
-    except ImportError as error:  # pragma: no cover - exercised only without the extra
-        raise ImportError(
-            'Building dataset caches needs filelock: pip install "learnable-weights[data]"'
-        ) from error
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(str(path) + ".lock"):
+    from learnable_weights.data.locking import exclusive
+
+    with exclusive(path.with_name(path.name + ".lock")):
         existing = _mapped_if_valid(path, shape, wanted, source)
         if existing is not None:
             return existing
@@ -383,8 +378,10 @@ def npz_member(archive: Path, key: str) -> NpyMember:
 def check_grid_order(classes: npt.NDArray[np.int64], sizes: Sequence[int], file: Path) -> None:
     """Check that row ``i`` of ``classes`` ``(N, K)`` is the ``i``-th point of the grid ``sizes``.
 
-    Mixed radix, last factor fastest (datasets.md §0). Raises :class:`DatasetFormatError`
-    naming ``file`` and the first row out of order.
+    Mixed radix, last factor fastest: index ``= classes @ bases`` with ``bases[k] =
+    prod(sizes[k + 1:])``, disentanglement_lib's ``factor_bases = prod(sizes) / cumprod(sizes)``
+    (``data/ground_truth/dsprites.py``). Raises :class:`DatasetFormatError` naming ``file`` and
+    the first row out of order.
     """
     count = math.prod(sizes)
     if classes.shape != (count, len(sizes)):

@@ -41,21 +41,27 @@ CELEBA_LICENSE_NOTICE = (
     "agreement (mmlab.ie.cuhk.edu.hk/projects/CelebA.html): do not redistribute any part of it."
 )
 
-# Drive ids (as torchvision), sizes and SHA-256 (TFDS checksums.tsv), datasets.md §5.
+# Drive ids as torchvision's celeba.py uses them
+# (https://github.com/pytorch/vision/blob/HEAD/torchvision/datasets/celeba.py). The CelebA
+# authors publish no checksum: sizes and SHA-256 are TFDS' record (_TFDS_RECORD).
+_TFDS_RECORD = (
+    "https://github.com/tensorflow/datasets/blob/HEAD/tensorflow_datasets/datasets/celeb_a/"
+    "checksums.tsv"
+)
 _IMAGES = RemoteFile(
     "celeba", "img_align_celeba.zip", drive_id="0B7EVK8r0v71pZjFTYXZWM3FlRnM",
     sha256="46fb89443c578308acf364d7d379fe1b9efb793042c0af734b6112e4fd3a8c74",
-    size=1_443_490_838,
+    size=1_443_490_838, checksum_source=_TFDS_RECORD,
 )  # fmt: skip
 _PARTITION = RemoteFile(
     "celeba", "list_eval_partition.txt", drive_id="0B7EVK8r0v71pY0NSMzRuSXJEVkk",
     sha256="fc955bcb3ef8fbdf7d5640d9a8693a8431b5f2ee291a5c1449a1549e7e073fe7",
-    size=2_836_386,
+    size=2_836_386, checksum_source=_TFDS_RECORD,
 )  # fmt: skip
 _ATTRIBUTES = RemoteFile(
     "celeba", "list_attr_celeba.txt", drive_id="0B7EVK8r0v71pblRyaVFSWGxPY0U",
     sha256="f0e5da289d5ccf75ffe8811132694922b60f2af59256ed362afa03fefba324d0",
-    size=26_721_026,
+    size=26_721_026, checksum_source=_TFDS_RECORD,
 )  # fmt: skip
 _IMAGE_FOLDER = "img_align_celeba"
 _NUM_ATTRIBUTES = 40

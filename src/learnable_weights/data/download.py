@@ -1,17 +1,27 @@
 """Fetching official dataset files: resumable, verified, atomic, and run once across processes.
 
 A :class:`RemoteFile` describes one official file: where it comes from (a plain HTTP(S) URL or
-a Google Drive file id), its published checksum if one exists, and its expected size.
+a Google Drive file id), its checksum and size where someone recorded them, and who did.
 :func:`fetch` brings it into a dataset folder:
 
 * partial data lives only in ``<file>.part``; an interrupted HTTP transfer resumes from it with a
   ``Range`` request (also on the next run);
-* the published checksum (SHA-256 or MD5) is verified; a mismatch deletes the part file;
-* where no checksum is published, the size is checked, the SHA-256 of this first download is
-  recorded in ``<file>.sha256`` and an :class:`UnverifiedDownloadWarning` is issued;
+* a finished transfer is checked in this order: the size floor and the format check, if the
+  file has them (a file failing either is incomplete or not the file asked for: it is deleted);
+  then its size and checksum against the record, if there is one. Every record says who made
+  it. When the dataset's authors published the checksum, a mismatch deletes the part file
+  (:class:`ChecksumMismatchError`). When it is a third party's record of an earlier copy (no
+  author of the datasets used here publishes one), the file may be a faithful re-upload: it is
+  kept as ``<file>.unverified`` and :class:`UnverifiedFileError` gives both checksums and how to
+  accept it (rename it to ``<file>``, or list its name in ``$LEARNABLE_WEIGHTS_ACCEPT_UNVERIFIED``)
+  or to discard it (delete it); gigabytes are never deleted without the user's word;
+* where no record exists, the SHA-256 of this first download is recorded in ``<file>.sha256``
+  and an :class:`UnverifiedDownloadWarning` is issued;
 * the finished file appears by an atomic rename, so a half file never sits at ``<file>``;
-* concurrent processes (e.g. several ranks under ``torchrun``) download once, under a file lock
-  ``<file>.lock`` (the ``filelock`` package);
+* concurrent processes (e.g. several ranks under ``torchrun``) download once, under the lock
+  ``<file>.lock`` (:func:`~learnable_weights.data.locking.exclusive`);
+* a download that fails before its first byte leaves nothing behind: no part or lock file, and
+  no folder that this call created;
 * Google Drive files go through ``gdown``; with a mirror (argument or
   ``$LEARNABLE_WEIGHTS_MIRROR``) every file is read from ``<mirror>/<dataset>/<file>`` instead;
 * when a download is refused, :class:`DownloadError` says which file to get, from where, and
@@ -33,7 +43,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from learnable_weights.data.cache import (
     FILE_MODE,
@@ -41,8 +51,10 @@ from learnable_weights.data.cache import (
     atomic_output,
     mirror_base_url,
 )
+from learnable_weights.data.locking import exclusive
 
 __all__ = [
+    "ACCEPT_UNVERIFIED_ENV",
     "DRIVE_DOWNLOAD_URL",
     "ChecksumMismatchError",
     "DatasetFileMissingError",
@@ -50,6 +62,7 @@ __all__ = [
     "DownloadError",
     "RemoteFile",
     "UnverifiedDownloadWarning",
+    "UnverifiedFileError",
     "fetch",
     "file_digest",
     "require",
@@ -63,6 +76,9 @@ DRIVE_DOWNLOAD_URL = "https://drive.google.com/uc?id={id}"
 DRIVE_SHARE_URL = "https://drive.google.com/file/d/{id}/view"
 """The page a person opens to download a Drive file by hand."""
 
+ACCEPT_UNVERIFIED_ENV = "LEARNABLE_WEIGHTS_ACCEPT_UNVERIFIED"
+"""Comma-separated file names whose kept ``<file>.unverified`` the user accepts as ``<file>``."""
+
 RETRY_DELAY_S = 1.0
 """Wait before the first resumption of a failed transfer; it doubles for each further one."""
 
@@ -75,7 +91,23 @@ class DownloadError(RuntimeError):
 
 
 class ChecksumMismatchError(DownloadError):
-    """A downloaded file did not match its published checksum or size (the part file is deleted)."""
+    """A downloaded file failed its checks: checksum, size, size floor or format.
+
+    The part file is deleted, except for a mismatch with a third party's record, which raises
+    the subclass :class:`UnverifiedFileError` and keeps the file.
+    """
+
+
+class UnverifiedFileError(ChecksumMismatchError):
+    """A download did not match a third party's record; it is kept as ``<file>.unverified``.
+
+    Attributes:
+        path: the kept file.
+    """
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class DatasetFileMissingError(FileNotFoundError):
@@ -95,11 +127,17 @@ class RemoteFile:
         filename: the official file name, kept on disk unchanged.
         url: plain HTTP(S) download URL, or ``None`` for Drive files.
         drive_id: Google Drive file id, or ``None`` for plain HTTP files.
-        sha256: published SHA-256 in hex, if any.
-        md5: published MD5 in hex, if any (used only when no SHA-256 is known).
-        size: exact size in bytes, if known.
-        min_size: a lower bound on the size in bytes when only that is known (e.g. the raw
-            pixel payload of an uncompressed archive).
+        sha256: recorded SHA-256 in hex, if any.
+        md5: recorded MD5 in hex, if any (used only when no SHA-256 is known).
+        size: exact size in bytes, if recorded.
+        checksum_source: who recorded ``sha256``/``md5``/``size`` (a URL); required with them.
+        checksum_by_authors: whether that record is the dataset authors' own. Then a mismatch
+            deletes the download; otherwise it is kept as ``<file>.unverified`` for the user to
+            accept or delete.
+        min_size: a lower bound on the size in bytes (below it the file is certainly
+            incomplete), when nothing better is known.
+        check: validates the finished file's format (e.g. the ``.npy`` header of an npz
+            member); raises :class:`DatasetFormatError` saying what is wrong.
     """
 
     dataset: str
@@ -109,11 +147,19 @@ class RemoteFile:
     sha256: str | None = None
     md5: str | None = None
     size: int | None = None
+    checksum_source: str | None = None
+    checksum_by_authors: bool = False
     min_size: int | None = None
+    check: Callable[[Path], object] | None = None
 
     def __post_init__(self) -> None:
         if (self.url is None) == (self.drive_id is None):
             raise ValueError(f"{self.filename}: give exactly one of url= and drive_id=")
+        recorded = self.sha256 is not None or self.md5 is not None or self.size is not None
+        if recorded and not self.checksum_source:
+            raise ValueError(
+                f"{self.filename}: a checksum or size needs checksum_source= (who recorded it)"
+            )
 
     @property
     def source(self) -> str:
@@ -125,8 +171,15 @@ class RemoteFile:
 
     @property
     def verifiable(self) -> bool:
-        """Whether a checksum is published for this file."""
+        """Whether a checksum is recorded for this file."""
         return self.sha256 is not None or self.md5 is not None
+
+    @property
+    def recorded_by(self) -> str:
+        """Who recorded the checksum, for messages: the authors or the named third party."""
+        return ("its authors" if self.checksum_by_authors else "a third party") + (
+            f" ({self.checksum_source})"
+        )
 
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
@@ -148,13 +201,19 @@ def require(
 ) -> Path:
     """Path of ``remote`` inside ``root``, downloading it first if absent and ``download``.
 
+    A kept ``<file>.unverified`` (see :func:`fetch`) is accepted if the user said so, even with
+    ``download`` false; otherwise :class:`UnverifiedFileError` says how to decide.
+
     Raises:
         DatasetFileMissingError: the file is absent and ``download`` is false.
         DownloadError: the download failed (the message says how to get the file by hand).
+        UnverifiedFileError: the file is kept as ``<file>.unverified``, not yet accepted.
     """
     target = root / remote.filename
     if target.is_file():
         return target
+    if _unverified_path(target).is_file():  # fetch accepts it or explains; it downloads nothing
+        return fetch(remote, root, mirror=mirror, quiet=quiet)
     if not download:
         raise DatasetFileMissingError(
             f"{target} does not exist. Pass download=True to fetch it, or download "
@@ -176,7 +235,8 @@ def fetch(
 
     Args:
         remote: the file to fetch.
-        root: the dataset folder; created if needed.
+        root: the dataset folder; created if needed (and removed again, with any parents
+            created for it, if the download fails before its first byte).
         mirror: base URL of a mirror; files are read from ``<mirror>/<dataset>/<file>``.
             Defaults to ``$LEARNABLE_WEIGHTS_MIRROR``; unset means the official source.
         retries: how many times an interrupted HTTP transfer is resumed before giving up
@@ -186,16 +246,20 @@ def fetch(
 
     Raises:
         DownloadError: the transfer was refused or kept failing.
-        ChecksumMismatchError: the data did not match the published checksum or size.
+        ChecksumMismatchError: the data failed its checks (see the module docstring).
+        UnverifiedFileError: the data did not match a third party's record and is kept as
+            ``<file>.unverified`` (also raised, without downloading, while that file exists
+            and is not accepted).
     """
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
-    root.mkdir(parents=True, exist_ok=True)
     target = root / remote.filename
-    with _exclusive(target):
+    part = target.with_name(target.name + ".part")
+    with exclusive(target.with_name(target.name + ".lock")), _no_empty_part(part):
         if target.is_file():  # another process finished it while we waited for the lock
             return target
-        part = target.with_name(target.name + ".part")
+        if _unverified_path(target).is_file():
+            return _accept_unverified(remote, target)
         base = mirror_base_url(mirror)
         if base is not None:
             url = f"{base}/{remote.dataset}/{remote.filename}"
@@ -215,15 +279,15 @@ def fetch(
 
 
 @contextlib.contextmanager
-def _exclusive(target: Path) -> Iterator[None]:
+def _no_empty_part(part: Path) -> Iterator[None]:
+    """On failure, delete ``part`` if it holds no byte (nothing to resume from)."""
     try:
-        import filelock
-    except ImportError as error:  # pragma: no cover - exercised only without the extra
-        raise ImportError(
-            'Downloading datasets needs filelock: pip install "learnable-weights[data]"'
-        ) from error
-    with filelock.FileLock(str(target) + ".lock"):
         yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if part.stat().st_size == 0:
+                part.unlink()
+        raise
 
 
 def _manual_instructions(remote: RemoteFile, target: Path) -> str:
@@ -358,22 +422,26 @@ def _drive_download(remote: RemoteFile, part: Path, target: Path, *, quiet: bool
         )
 
 
+def _unverified_path(target: Path) -> Path:
+    return target.with_name(target.name + ".unverified")
+
+
 def _verify(remote: RemoteFile, part: Path, target: Path) -> None:
-    """Check size and checksum of the finished ``part``; delete it on mismatch."""
+    """Check the finished ``part`` (module docstring); delete or keep it when it fails."""
     size = part.stat().st_size
     problem: str | None = None
-    if remote.size is not None and size != remote.size:
-        problem = f"it has {size} bytes, expected {remote.size}"
-    elif remote.min_size is not None and size < remote.min_size:
+    if remote.min_size is not None and size < remote.min_size:
         problem = f"it has {size} bytes, expected at least {remote.min_size}"
-    elif remote.sha256 is not None:
-        actual = file_digest(part, "sha256")
-        if actual != remote.sha256:
-            problem = f"its SHA-256 is {actual}, expected {remote.sha256}"
-    elif remote.md5 is not None:
-        actual = file_digest(part, "md5")
-        if actual != remote.md5:
-            problem = f"its MD5 is {actual}, expected {remote.md5}"
+    elif remote.check is not None:
+        try:
+            remote.check(part)
+        except DatasetFormatError as error:
+            problem = f"it is not a valid {remote.filename} ({error})"
+    if problem is None:
+        mismatch = _record_mismatch(remote, part, size)
+        if mismatch is not None and not remote.checksum_by_authors:
+            _keep_unverified(remote, part, target, mismatch)
+        problem = mismatch
     if problem is not None:
         part.unlink()
         raise ChecksumMismatchError(
@@ -382,13 +450,88 @@ def _verify(remote: RemoteFile, part: Path, target: Path) -> None:
         )
     if not remote.verifiable:
         digest = file_digest(part, "sha256")
-        record = target.with_name(target.name + ".sha256")
-        with atomic_output(record) as stream:
-            stream.write(f"{digest}  {remote.filename}\n".encode())
-        checked = " (only its size was checked)" if remote.min_size or remote.size else ""
+        _record_sha256(target, digest)
+        sized = remote.min_size is not None or remote.size is not None
+        checks = [
+            name for name, done in (("size", sized), ("format", remote.check is not None)) if done
+        ]
+        checked = f" (only its {' and '.join(checks)} could be checked)" if checks else ""
         warnings.warn(
             f"No checksum is published for {remote.filename}, so the download of {size} bytes "
-            f"could not be verified{checked}. Its SHA-256 {digest} is recorded in {record}.",
+            f"could not be verified{checked}. Its SHA-256 {digest} is recorded in "
+            f"{_sha256_record(target)}.",
             UnverifiedDownloadWarning,
             stacklevel=4,
         )
+
+
+def _record_mismatch(remote: RemoteFile, part: Path, size: int) -> str | None:
+    """How ``part`` differs from the record of ``remote`` (both values), or ``None``."""
+    algorithm, expected = ("sha256", remote.sha256) if remote.sha256 else ("md5", remote.md5)
+    actual = None if expected is None else file_digest(part, algorithm)
+    if remote.size is not None and size != remote.size:
+        problem = f"it has {size} bytes, expected {remote.size}"
+        if expected is not None and actual != expected:
+            problem += f", and its {algorithm.upper()} is {actual}, expected {expected}"
+        return problem
+    if expected is not None and actual != expected:
+        return f"its {algorithm.upper()} is {actual}, expected {expected}"
+    return None
+
+
+def _keep_unverified(remote: RemoteFile, part: Path, target: Path, mismatch: str) -> NoReturn:
+    """Keep ``part`` as ``<file>.unverified`` and raise :class:`UnverifiedFileError`."""
+    kept = _unverified_path(target)
+    os.chmod(part, FILE_MODE)
+    os.replace(part, kept)
+    digest = file_digest(kept, "sha256") if remote.sha256 is None else None
+    also = f" Its SHA-256 is {digest}." if digest is not None else ""
+    raise UnverifiedFileError(
+        f"The download of {remote.filename} does not match the checksum recorded by "
+        f"{remote.recorded_by}: {mismatch}.{also} The dataset's authors publish no checksum, and "
+        "the record may describe an earlier copy, so the file may well be a faithful re-upload; "
+        f"it was kept, not deleted, as {kept}. {_acceptance(remote, target)}",
+        kept,
+    )
+
+
+def _acceptance(remote: RemoteFile, target: Path) -> str:
+    kept = _unverified_path(target)
+    return (
+        f"To use it, rename it to {target} (mv '{kept}' '{target}') or set "
+        f"{ACCEPT_UNVERIFIED_ENV}={remote.filename} and run again; to download it again instead, "
+        "delete it."
+    )
+
+
+def _accept_unverified(remote: RemoteFile, target: Path) -> Path:
+    """Promote a kept ``<file>.unverified`` the user accepted; otherwise say how to decide."""
+    kept = _unverified_path(target)
+    accepted = os.environ.get(ACCEPT_UNVERIFIED_ENV, "")
+    if remote.filename not in {name.strip() for name in accepted.split(",")}:
+        raise UnverifiedFileError(
+            f"An earlier download of {remote.filename} did not match the checksum recorded by "
+            f"{remote.recorded_by} and is kept as {kept}; nothing is downloaded while it is "
+            f"there. {_acceptance(remote, target)}",
+            kept,
+        )
+    digest = file_digest(kept, "sha256")
+    os.replace(kept, target)
+    _record_sha256(target, digest)
+    warnings.warn(
+        f"{remote.filename} was accepted on your word (${ACCEPT_UNVERIFIED_ENV}) although it does "
+        f"not match the checksum recorded by {remote.recorded_by}; its SHA-256 {digest} is "
+        f"recorded in {_sha256_record(target)}.",
+        UnverifiedDownloadWarning,
+        stacklevel=4,
+    )
+    return target
+
+
+def _sha256_record(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256")
+
+
+def _record_sha256(target: Path, digest: str) -> None:
+    with atomic_output(_sha256_record(target)) as stream:
+        stream.write(f"{digest}  {target.name}\n".encode())

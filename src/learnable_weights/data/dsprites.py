@@ -58,17 +58,19 @@ PROCEDURAL_MARKER = PROCEDURAL_MARKER_KEY
 """Name of the array (npz member / HDF5 dataset or attribute) that marks procedural files."""
 
 _REPOSITORY = "https://github.com/google-deepmind/dsprites-dataset/raw/master"
+_TFDS = "https://github.com/tensorflow/datasets/blob/HEAD/tensorflow_datasets/datasets"
 _REMOTES = {
-    # MD5 as recorded by PyPI's pytorch-disentanglement-datasets 0.0.1 (datasets.md §1).
+    # DeepMind publishes no checksum; these are third-party records.
     "npz": RemoteFile(
         "dsprites", DSPRITES_NPZ, url=f"{_REPOSITORY}/{DSPRITES_NPZ}",
         md5="7da33b31b13a06f4b04a70402ce90c2e",
+        checksum_source="https://pypi.org/project/pytorch-disentanglement-datasets/0.0.1/",
     ),
-    # Size and SHA-256 from TFDS' datasets/dsprites/checksums.tsv (datasets.md §1).
     "hdf5": RemoteFile(
         "dsprites", DSPRITES_HDF5, url=f"{_REPOSITORY}/{DSPRITES_HDF5}",
         sha256="729fa22e884c9c500e1f17415d580746b4c5894fbbb780a1319bbcfa39a745bb",
         size=28_024_106,
+        checksum_source=f"{_TFDS}/dsprites/checksums.tsv",
     ),
 }  # fmt: skip
 _OFFICIAL_SIZES = (1, 3, 6, 40, 32, 32)

@@ -5,7 +5,7 @@ Both come as the official 128x128 releases: a zip (or its extracted folder) ``<N
 with one RGB PNG per image, ``images/000000.png`` ... (index zero-padded to 6 digits), and a
 label array, a ``.npy`` file (Falcor3D's is named ``train-rec.labels`` despite its format) of
 factor values normalised to [0, 1] (``m`` values of a factor at ``k / (m - 1)``). Classes are
-the rank of each value in its column. The grids (datasets.md §4), last factor fastest:
+the rank of each value in its column. The grids (https://github.com/NVlabs/High-res-disentanglement-datasets), last factor fastest:
 
 * Falcor3D, 233,280 images: lighting_intensity 5, lighting_x_dir 6, lighting_y_dir 6,
   lighting_z_dir 6, camera_x_pos 6, camera_y_pos 6, camera_z_pos 6.

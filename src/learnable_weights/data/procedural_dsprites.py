@@ -8,7 +8,8 @@ posY fastest) and draws the three sprites itself, with geometry calibrated again
 of the official ``dsprites.gif`` (docs/data/procedural_dsprites.md gives the fidelity per shape).
 It is called "procedural dSprites" everywhere, never dSprites.
 
-Geometry (measured on ``dsprites.gif``; research/datasets.md §6), in pixels of the 64x64 canvas
+Geometry (measured on the official ``dsprites.gif``; docs/data/procedural_dsprites.md gives the
+measurements and tests/data/gif_frames.py the factors of each frame), in pixels of the 64x64 canvas
 with pixel ``i`` spanning ``[i, i + 1)`` and row 0 at the top:
 
 * the sprite centre is ``16 + 32 * pos`` on both axes (posX -> column, posY -> row), with
@@ -40,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from learnable_weights._version import __version__
 from learnable_weights.data.ground_truth import GroundTruthDataset, Transform
 
 __all__ = [
@@ -290,6 +292,11 @@ class ProceduralDSprites(GroundTruthDataset):
         transform: optional callable on each ``(1, 64, 64)`` float32 image.
         supersample: anti-aliasing samples per pixel side (see :func:`render_dsprites`).
         device: device :meth:`render` uses when given NumPy classes (default CPU).
+
+    Attributes:
+        source: always ``"procedural"`` (as :class:`~learnable_weights.data.DSprites` reports
+            for a file this class wrote; ``"real"`` there for the official file), so code that
+            logs ``dataset.source`` works with both.
     """
 
     def __init__(
@@ -302,6 +309,7 @@ class ProceduralDSprites(GroundTruthDataset):
         super().__init__(DSPRITES_FACTOR_SIZES, DSPRITES_FACTOR_NAMES, (1, 64, 64), transform)
         if isinstance(supersample, bool) or not isinstance(supersample, int) or supersample < 1:
             raise ValueError(f"supersample must be a positive integer, got {supersample!r}.")
+        self.source = "procedural"
         self.supersample = supersample
         self.device = torch.device("cpu") if device is None else torch.device(device)
 
@@ -353,7 +361,6 @@ class ProceduralDSprites(GroundTruthDataset):
         Returns:
             The path of the written file.
         """
-        from learnable_weights import __version__
         from learnable_weights.data.cache import atomic_output
 
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:

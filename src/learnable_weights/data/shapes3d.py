@@ -38,13 +38,17 @@ from learnable_weights.data.ground_truth import GroundTruthDataset, Transform
 __all__ = ["SHAPES3D_FILE", "Shapes3D"]
 
 SHAPES3D_FILE = "3dshapes.h5"
-# Size and SHA-256 from TFDS' datasets/shapes3d/checksums.tsv (datasets.md §2).
+# DeepMind publishes no checksum; size and SHA-256 are TFDS' record.
 _REMOTE = RemoteFile(
     "shapes3d",
     SHAPES3D_FILE,
     url=f"https://storage.googleapis.com/3d-shapes/{SHAPES3D_FILE}",
     sha256="0a0f6ed98baff276a50f3a081a7434d788da63cb135a98189b2a5b5769be1785",
     size=267_573_662,
+    checksum_source=(
+        "https://github.com/tensorflow/datasets/blob/HEAD/tensorflow_datasets/datasets/shapes3d/"
+        "checksums.tsv"
+    ),
 )
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
