@@ -1,0 +1,40 @@
+"""Sweeps of models × options × seeds: the plan, per-run result files, and the tables.
+
+Used by ``examples/compare_models.py``. `plan` expands a sweep into stably named runs and splits
+it into shards; `results` writes each finished run's result file atomically, resumes from them,
+and aggregates them over seeds into markdown and CSV tables with ranks.
+"""
+
+from learnable_weights.study.plan import (
+    RunSpec,
+    parse_option,
+    parse_shard,
+    plan_runs,
+    select_shard,
+)
+from learnable_weights.study.results import (
+    BudgetMismatchError,
+    Summary,
+    load_results,
+    result_path,
+    summarize,
+    to_csv,
+    to_markdown,
+    write_result,
+)
+
+__all__ = [
+    "BudgetMismatchError",
+    "RunSpec",
+    "Summary",
+    "load_results",
+    "parse_option",
+    "parse_shard",
+    "plan_runs",
+    "result_path",
+    "select_shard",
+    "summarize",
+    "to_csv",
+    "to_markdown",
+    "write_result",
+]

@@ -1,0 +1,214 @@
+"""Per-run result files of a sweep, and the tables that aggregate them over seeds.
+
+Each finished run leaves ``<sweep>/runs/<run_id>/result.json``, written atomically, holding the
+run's model, options, seed, the sweep's budget (everything that must be equal for runs to be
+compared) and its scores. A sweep resumes by skipping every run whose file exists with the same
+budget, and the tables are made from the files alone, so shards run on different machines merge by
+copying their ``runs/`` folders together.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from learnable_weights.study.plan import RunSpec
+
+__all__ = [
+    "LOWER_IS_BETTER",
+    "BudgetMismatchError",
+    "Summary",
+    "load_results",
+    "result_path",
+    "summarize",
+    "to_csv",
+    "to_markdown",
+    "write_result",
+]
+
+LOWER_IS_BETTER = frozenset({"recon_loss", "recon_error", "kl_final", "wall_time_s"})
+"""Scores for which a smaller value ranks higher; every other score ranks larger-is-better."""
+
+
+class BudgetMismatchError(ValueError):
+    """A result file was made with another budget than the sweep asks for."""
+
+
+def result_path(sweep_dir: Path, run: RunSpec) -> Path:
+    """Where ``run``'s result file lives."""
+    return sweep_dir / "runs" / run.run_id / "result.json"
+
+
+def write_result(
+    sweep_dir: Path,
+    run: RunSpec,
+    budget: Mapping[str, Any],
+    scores: Mapping[str, float],
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Writes ``run``'s result file atomically (temporary file, then rename) and returns its path."""
+    path = result_path(sweep_dir, run)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "run_id": run.run_id,
+        "label": run.label,
+        "model": run.model,
+        "seed": run.seed,
+        "options": run.options_dict(),
+        "budget": dict(budget),
+        "scores": {key: float(value) for key, value in scores.items()},
+        **(dict(extra) if extra else {}),
+    }
+    text = json.dumps(record, indent=2, sort_keys=True, allow_nan=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".result.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_results(
+    sweep_dir: Path, runs: Sequence[RunSpec], budget: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """``run_id -> record`` for every run of ``runs`` that has a result file.
+
+    Raises:
+        BudgetMismatchError: a file exists but was made with another budget (comparing it with
+            this sweep's runs would be wrong; use another sweep folder).
+        ValueError: a file is not valid JSON (named, with what to do).
+    """
+    found: dict[str, dict[str, Any]] = {}
+    wanted = json.loads(json.dumps(dict(budget)))  # the form a file round-trips to
+    for run in runs:
+        path = result_path(sweep_dir, run)
+        if not path.is_file():
+            continue
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"{path} is not valid JSON ({error}); delete it to rerun that run"
+            ) from None
+        if record.get("budget") != wanted:
+            differing = sorted(
+                key
+                for key in set(wanted) | set(record.get("budget", {}))
+                if wanted.get(key) != record.get("budget", {}).get(key)
+            )
+            raise BudgetMismatchError(
+                f"{path} was made with another budget (differs in {differing}); a sweep compares "
+                "runs of one budget: give this sweep another --out, or delete the file"
+            )
+        found[run.run_id] = record
+    return found
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean ± standard deviation (over seeds) of each score, per label, with ranks.
+
+    Attributes:
+        labels: the rows, in sweep order.
+        scores: the columns.
+        mean, std, count: ``label -> score -> value``; ``std`` is the sample standard deviation
+            (0 for one seed); ``count`` the number of seeds with that score.
+        rank: ``label -> score -> rank`` of the mean (1 is best; ties share the better rank).
+    """
+
+    labels: tuple[str, ...]
+    scores: tuple[str, ...]
+    mean: dict[str, dict[str, float]]
+    std: dict[str, dict[str, float]]
+    count: dict[str, dict[str, int]]
+    rank: dict[str, dict[str, int]]
+
+
+def summarize(records: Sequence[Mapping[str, Any]], scores: Sequence[str] | None = None) -> Summary:
+    """Aggregates result records by label (see `Summary`). Scores default to every score found."""
+    labels: list[str] = []
+    values: dict[str, dict[str, list[float]]] = {}
+    for record in records:
+        label = str(record["label"])
+        if label not in values:
+            labels.append(label)
+            values[label] = {}
+        for key, value in record["scores"].items():
+            values[label].setdefault(key, []).append(float(value))
+    if scores is None:
+        scores = sorted({key for row in values.values() for key in row})
+    mean: dict[str, dict[str, float]] = {}
+    std: dict[str, dict[str, float]] = {}
+    count: dict[str, dict[str, int]] = {}
+    for label in labels:
+        mean[label], std[label], count[label] = {}, {}, {}
+        for key in scores:
+            finite = [v for v in values[label].get(key, []) if math.isfinite(v)]
+            count[label][key] = len(finite)
+            if finite:
+                average = sum(finite) / len(finite)
+                spread = (
+                    math.sqrt(sum((v - average) ** 2 for v in finite) / (len(finite) - 1))
+                    if len(finite) > 1
+                    else 0.0
+                )
+                mean[label][key], std[label][key] = average, spread
+    rank: dict[str, dict[str, int]] = {label: {} for label in labels}
+    for key in scores:
+        present = [label for label in labels if key in mean[label]]
+        sign = 1.0 if key in LOWER_IS_BETTER else -1.0
+        ordered = sorted(sign * mean[label][key] for label in present)
+        for label in present:
+            rank[label][key] = 1 + ordered.index(sign * mean[label][key])
+    return Summary(tuple(labels), tuple(scores), mean, std, count, rank)
+
+
+def to_markdown(summary: Summary, digits: int = 3) -> str:
+    """A markdown table: one row per label, ``mean ± std (rank)`` per score, and the seed count."""
+    header = ["model", "seeds", *summary.scores]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label in summary.labels:
+        seeds = max(summary.count[label].values(), default=0)
+        cells = [f"`{label}`", str(seeds)]
+        for key in summary.scores:
+            if key not in summary.mean[label]:
+                cells.append("–")
+                continue
+            mean, std = summary.mean[label][key], summary.std[label][key]
+            cells.append(f"{mean:.{digits}g} ± {std:.{digits}g} ({summary.rank[label][key]})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(summary: Summary) -> str:
+    """CSV with columns ``label, score, mean, std, seeds, rank`` (one row per label and score)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["label", "score", "mean", "std", "seeds", "rank"])
+    for label in summary.labels:
+        for key in summary.scores:
+            if key in summary.mean[label]:
+                writer.writerow(
+                    [
+                        label,
+                        key,
+                        repr(summary.mean[label][key]),
+                        repr(summary.std[label][key]),
+                        summary.count[label][key],
+                        summary.rank[label][key],
+                    ]
+                )
+    return buffer.getvalue()

@@ -1,0 +1,86 @@
+"""Result files: atomic, resumable, refused across budgets; tables with mean ± std and ranks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import pytest
+
+from learnable_weights.study import (
+    BudgetMismatchError,
+    load_results,
+    plan_runs,
+    result_path,
+    summarize,
+    to_csv,
+    to_markdown,
+    write_result,
+)
+
+BUDGET = {"dataset": "procedural-dsprites", "steps": 4000, "lr": 5e-4}
+
+
+def test_results_round_trip_and_resume_skips_only_finished_runs(tmp_path: Path) -> None:
+    runs = plan_runs(["vae", "l-vae"], [0, 1])
+    write_result(tmp_path, runs[0], BUDGET, {"mig": 0.1})
+    write_result(tmp_path, runs[3], BUDGET, {"mig": 0.3}, extra={"wall_time_s": 12.0})
+    found = load_results(tmp_path, runs, BUDGET)
+    assert sorted(found) == sorted([runs[0].run_id, runs[3].run_id])
+    assert found[runs[3].run_id]["scores"] == {"mig": 0.3}
+    assert found[runs[3].run_id]["wall_time_s"] == 12.0
+    assert not list(result_path(tmp_path, runs[0]).parent.glob(".result.*"))  # no temp left
+
+
+def test_other_budget_is_refused_with_the_differing_keys(tmp_path: Path) -> None:
+    runs = plan_runs(["vae"], [0])
+    write_result(tmp_path, runs[0], BUDGET, {"mig": 0.1})
+    with pytest.raises(BudgetMismatchError, match=r"differs in \['steps'\]"):
+        load_results(tmp_path, runs, {**BUDGET, "steps": 8000})
+
+
+def test_corrupt_result_file_is_named(tmp_path: Path) -> None:
+    runs = plan_runs(["vae"], [0])
+    path = result_path(tmp_path, runs[0])
+    path.parent.mkdir(parents=True)
+    path.write_text('{"scores": ')
+    with pytest.raises(ValueError, match="delete it to rerun"):
+        load_results(tmp_path, runs, BUDGET)
+
+
+def _records() -> list[dict[str, object]]:
+    rows = [
+        ("vae", {"mig": 0.01, "recon_loss": 30.0}),
+        ("vae", {"mig": 0.03, "recon_loss": 32.0}),
+        ("beta-vae", {"mig": 0.20, "recon_loss": 40.0}),
+        ("beta-vae", {"mig": 0.10, "recon_loss": 44.0}),
+        ("l-vae", {"mig": 0.05, "recon_loss": float("nan")}),
+    ]
+    return [{"label": label, "scores": scores} for label, scores in rows]
+
+
+def test_summary_by_hand() -> None:
+    summary = summarize(_records())
+    assert summary.labels == ("vae", "beta-vae", "l-vae")
+    assert summary.mean["vae"]["mig"] == pytest.approx(0.02)
+    assert summary.std["vae"]["mig"] == pytest.approx(math.sqrt(2 * 0.01**2))  # ddof = 1
+    assert summary.std["l-vae"]["mig"] == 0.0 and summary.count["l-vae"]["mig"] == 1
+    assert "recon_loss" not in summary.mean["l-vae"]  # non-finite scores are left out
+    # MIG: larger is better; reconstruction: smaller is better
+    assert [summary.rank[x]["mig"] for x in summary.labels] == [3, 1, 2]
+    assert summary.rank["vae"]["recon_loss"] == 1 and summary.rank["beta-vae"]["recon_loss"] == 2
+
+
+def test_markdown_and_csv_tables() -> None:
+    summary = summarize(_records(), scores=["mig", "recon_loss"])
+    table = to_markdown(summary)
+    assert table.splitlines()[0] == "| model | seeds | mig | recon_loss |"
+    assert "| `beta-vae` | 2 | 0.15 ± 0.0707 (1) | 42 ± 2.83 (2) |" in table
+    assert "| `l-vae` | 1 | 0.05 ± 0 (2) | – |" in table
+    rows = list(csv.DictReader(io.StringIO(to_csv(summary))))
+    assert len(rows) == 5  # l-vae has no recon_loss
+    first = rows[0]
+    assert first["label"] == "vae" and first["score"] == "mig"
+    assert float(first["mean"]) == pytest.approx(0.02) and first["rank"] == "3"
