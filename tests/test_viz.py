@@ -280,6 +280,32 @@ def test_gif_sweeps_the_columns_forth_and_back(tmp_path: Path) -> None:
         np.testing.assert_array_equal(frames[index], expected)
 
 
+def test_gif_labels_sit_in_margins_beside_the_unchanged_traversal(tmp_path: Path) -> None:
+    grid = viz.traversal_grid(_model(), StampedFactors()[7][0], EXPECTED_ORDER, [-1.0, 0.0, 2.0])
+    plain = viz.save_traversal_gif(grid, tmp_path / "plain.gif")
+    path = viz.save_traversal_gif(
+        grid, tmp_path / "t.gif", labels=["z0", "z2", "z1", "z3"], values=[-1.0, 0.0, 2.0]
+    )
+    with Image.open(plain) as gif:
+        width, height = gif.size
+    with Image.open(path) as gif:
+        assert gif.n_frames == 4
+        assert gif.size[0] > width and gif.size[1] > height
+        frames = []
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            frames.append(np.asarray(gif.convert("L")))
+    for index, column in enumerate([0, 1, 2, 1]):
+        expected = viz.tile_images(grid[:, column : column + 1])
+        np.testing.assert_array_equal(frames[index][-height:, -width:], expected)
+        assert frames[index][:-height].max() > 200  # the value is written on top
+        assert frames[index][:, :-width].max() > 200  # and the labels on the left
+    # Frames 1 and 3 show the same column: only their (equal) value text could differ.
+    np.testing.assert_array_equal(frames[1], frames[3])
+    with pytest.raises(ValueError, match="2 labels"):
+        viz.save_traversal_gif(grid, tmp_path / "bad.gif", labels=["a", "b"])
+
+
 def test_save_run_pictures_is_deterministic(tmp_path: Path) -> None:
     first = viz.save_run_pictures(_model(), StampedFactors(), tmp_path / "a", _history(), seed=3)
     second = viz.save_run_pictures(_model(), StampedFactors(), tmp_path / "b", _history(), seed=3)

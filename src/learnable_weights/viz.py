@@ -527,20 +527,27 @@ def save_traversal_gif(
     grid: Tensor,
     path: Path,
     *,
+    labels: Sequence[str] | None = None,
+    values: Sequence[float] | Tensor | None = None,
     frame_ms: int = 120,
     scale: int = 1,
 ) -> Path:
     """Writes a traversal grid ``(R, S, C, H, W)`` as an animated GIF sweeping the value.
 
     Frame ``s`` shows column ``s`` of every row, stacked top to bottom (one latent per row, in
-    the grid's order) with a 1-pixel grey gap; the sweep goes forth and back, so there are
-    ``2S − 2`` frames (``S`` if ``S <= 2``), each ``(R·(H + 1) + 1)·scale`` high and
-    ``(W + 2)·scale`` wide. The GIF loops forever. (pillow merges consecutive frames that are
-    identical, adding their durations: a model whose every latent is switched off gives one.)
+    the grid's order) with a 1-pixel grey gap: a picture ``(R·(H + 1) + 1)·scale`` high and
+    ``(W + 2)·scale`` wide, placed at the bottom right of the frame. With ``labels`` a black
+    margin on the left names each row (e.g. ``"z3"``), with ``values`` one on top gives the
+    frame's value (``"z = +1.67"``); without either the frame is the picture alone. The sweep
+    goes forth and back, so there are ``2S − 2`` frames (``S`` if ``S <= 2``); the GIF loops
+    forever. (pillow merges consecutive frames that are identical, adding their durations: a
+    model whose every latent is switched off gives one.)
 
     Args:
         grid: from :func:`traversal_grid`.
         path: the GIF to write (atomically).
+        labels: ``R`` short row labels, or ``None``.
+        values: the ``S`` latent values, or ``None``.
         frame_ms: duration of each frame in milliseconds.
         scale: integer upscaling of each pixel (nearest neighbour).
 
@@ -550,14 +557,43 @@ def save_traversal_gif(
     image_module = _pillow_image()
     if scale < 1 or frame_ms < 1:
         raise ValueError(f"scale and frame_ms must be >= 1, got {scale} and {frame_ms}")
-    columns = grid.shape[1]
+    rows, columns, _, height, _ = grid.shape
+    steps = None if values is None else [float(v) for v in torch.as_tensor(values).reshape(-1)]
+    if (labels is not None and len(labels) != rows) or (
+        steps is not None and len(steps) != columns
+    ):
+        raise ValueError(
+            f"got {len(labels or [])} labels and {len(steps or [])} values for a grid of {rows} "
+            f"rows and {columns} columns"
+        )
+    draw_module = importlib.import_module("PIL.ImageDraw")
+    font = importlib.import_module("PIL.ImageFont").load_default()
+    measure = draw_module.Draw(image_module.new("L", (1, 1)))
+
+    def text_size(text: str) -> tuple[int, int]:
+        left, top, right, bottom = measure.textbbox((0, 0), text, font=font)
+        return int(right - left), int(bottom - top)
+
+    left_margin = 0 if labels is None else 6 + max(text_size(label)[0] for label in labels)
+    top_margin = 0 if steps is None else 6 + text_size("z = +0.00")[1]
     sweep = list(range(columns)) + list(range(columns - 2, 0, -1))
     frames = []
     for s in sweep:
         tiles = tile_images(grid[:, s : s + 1])
         if scale > 1:
             tiles = tiles.repeat(scale, axis=0).repeat(scale, axis=1)
-        frame = image_module.fromarray(tiles)
+        picture = image_module.fromarray(tiles)
+        frame = image_module.new(
+            picture.mode, (picture.width + left_margin, picture.height + top_margin)
+        )
+        frame.paste(picture, (left_margin, top_margin))
+        white = 255 if frame.mode == "L" else (255, 255, 255)
+        draw = draw_module.Draw(frame)
+        if steps is not None:
+            draw.text((left_margin, 3), f"z = {steps[s]:+.2f}", fill=white, font=font)
+        for r, label in enumerate(labels or []):
+            middle = top_margin + (1 + r * (height + 1) + height / 2) * scale
+            draw.text((3, middle - text_size(label)[1] / 2), label, fill=white, font=font)
         # One palette for every frame (grey levels, or a fixed 6x6x6 colour cube), so the colours
         # of a frame do not depend on its neighbours.
         frames.append(frame if frame.mode == "L" else frame.convert("P", dither=0))
@@ -801,7 +837,11 @@ def save_run_pictures(
             grid, out / "traversal.png", row_labels(order, summary.kl_per_dim, matches)
         ),
         "traversal_gif": save_traversal_gif(
-            grid, out / "traversal.gif", scale=max(1, math.ceil(64 / grid.shape[-1]))
+            grid,
+            out / "traversal.gif",
+            labels=[f"z{j}" for j in order],
+            values=TRAVERSAL_VALUES,
+            scale=max(1, math.ceil(64 / grid.shape[-1])),
         ),
         "reconstructions": save_reconstructions(
             model, summary.observations, out / "reconstructions.png", device=device
