@@ -46,6 +46,13 @@ def test_a_few_steps_on_the_dsprites_file(tmp_path: Path, dsprites_root: Path) -
         assert isinstance(record["beta"], float)
         assert record["beta"] == pytest.approx(record["weights"][1] / record["weights"][0])
     assert load_checkpoint(Path(found["checkpoint"]))["step"] == 3
+    pictures = {name: Path(path) for name, path in found["pictures"].items()}
+    assert {path.name for path in pictures.values()} == {
+        "traversal.png", "traversal.gif", "reconstructions.png", "training_curves.png"
+    }  # fmt: skip
+    assert all(
+        path.parent == out / "pictures" and path.stat().st_size for path in pictures.values()
+    )
 
 
 def test_offline_without_a_file_falls_back_to_procedural_with_one_warning(

@@ -70,6 +70,7 @@ def test_script_trains_on_the_small_files(tmp_path: Path, script: str) -> None:
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [record["step"] for record in records] == [1, 2, 3]
     assert all(len(record["kl_per_dim"]) == 2 for record in records)
+    assert (out / "pictures" / "traversal.png").is_file()
     if script == "train_celeba":
         assert "factor_sizes" not in found["dataset"] and found["eval"] == "none"
     else:

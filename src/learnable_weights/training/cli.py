@@ -256,7 +256,7 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
             pictures = _pictures(result, data, out, evaluator, context, args.seed)
             results = _results(recipe, args, data, result, run_info, pictures, context, started)
             write_json(out / "results.json", results)
-            print(f"pictures: {out / 'pictures'}" if pictures else "no pictures were drawn")
+            print(f"pictures: {out / 'pictures'}")
             print(f"results:  {out / 'results.json'}")
         return results
     finally:
@@ -328,17 +328,13 @@ def _pictures(
     context: DistributedContext,
     seed: int,
 ) -> dict[str, Path]:
-    try:
-        from learnable_weights import viz  # type: ignore[attr-defined]
-    except ImportError as error:  # pragma: no cover - until viz lands
-        logging.getLogger(__name__).warning("no pictures: %s", error)
-        return {}
+    from learnable_weights import viz  # needs the "examples" extra (matplotlib, pillow)
+
     metrics = None if evaluator is None else evaluator.latest
-    paths: dict[str, Path] = viz.save_run_pictures(
+    return viz.save_run_pictures(
         result.model, data.dataset, out / "pictures", result.history,
         metrics=metrics, device=context.device, seed=seed,
     )  # fmt: skip
-    return paths
 
 
 def _results(
