@@ -105,3 +105,16 @@ def test_resume_without_checkpoint_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="no checkpoint to resume from"):
         train(tiny_model(), procedural_batches(), config, out_dir=tmp_path, resume=True,
               progress=False)  # fmt: skip
+
+
+def test_checkpoints_get_the_usual_file_mode(tmp_path: Path) -> None:
+    path = save_checkpoint(STATE, tmp_path, 1, keep=1)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

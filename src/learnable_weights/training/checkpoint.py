@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from learnable_weights.training.files import readable_mode
+
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CheckpointError",
@@ -77,6 +79,7 @@ def save_checkpoint(state: Mapping[str, Any], folder: Path, step: int, keep: int
             torch.save(dict(state), stream)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, readable_mode())
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

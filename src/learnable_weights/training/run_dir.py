@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from learnable_weights.training.files import readable_mode
+
 __all__ = [
     "RUN_FILE",
     "OutputFolderError",
@@ -107,6 +109,7 @@ def write_json(path: Path, value: Any) -> None:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             json.dump(value, stream, indent=2, default=_jsonable)
             stream.write("\n")
+        os.chmod(temporary, readable_mode())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
