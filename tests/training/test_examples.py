@@ -92,3 +92,14 @@ def test_mpi3d_bad_factor_sizes_are_an_argparse_error(capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         run_script("train_mpi3d", "--factor-sizes", "4,x")
     assert "expected sizes like" in capsys.readouterr().err
+
+
+def test_a_missing_dataset_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LEARNABLE_WEIGHTS_MIRROR", "http://127.0.0.1:9")  # refused at once
+    monkeypatch.setattr("learnable_weights.data.download.RETRY_DELAY_S", 0.0)
+    status = run_script("train_shapes3d", *TINY, "--data-root", str(tmp_path / "empty"),
+                        "--out", str(tmp_path / "run"))  # fmt: skip
+    assert status == 2
+    assert "3dshapes.h5" in capsys.readouterr().err

@@ -25,6 +25,8 @@ import torch
 from torch.utils.data import Dataset
 
 from learnable_weights import likelihoods, models
+from learnable_weights.data.cache import DatasetFormatError
+from learnable_weights.data.download import DatasetFileMissingError, DownloadError
 from learnable_weights.data.ground_truth import GroundTruthDataset
 from learnable_weights.data.procedural_dsprites import ProceduralDSprites
 from learnable_weights.nets import reference_networks
@@ -188,7 +190,10 @@ def main(recipe: Recipe, argv: Sequence[str] | None = None, prog: str | None = N
     args = parser.parse_args(argv)
     try:
         run(recipe, args)
-    except (OutputFolderError, CheckpointError) as error:
+    except (
+        OutputFolderError, CheckpointError, DatasetFileMissingError, DownloadError,
+        DatasetFormatError,
+    ) as error:  # fmt: skip
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
