@@ -54,10 +54,13 @@ def test_gpu_checks_report_each_step_and_fail_without_a_gpu(tmp_path: Path) -> N
     )
     assert completed.returncode != 0
     logs = {path.stem for path in results.glob("*.txt")}
-    steps = {"environment", "cuda_tests", "step_overhead", "procedural_render", "metric_speed"}
+    steps = {"environment", "cuda_tests", "step_overhead", "procedural_render", "metric_speed",
+             "throughput", "train_paper"}  # fmt: skip
     assert steps | {"summary"} <= logs
     summary = (results / "summary.txt").read_text()
-    for failing in ("environment", "step_overhead", "procedural_render", "metric_speed"):
+    failing_steps = ("environment", "step_overhead", "procedural_render", "metric_speed",
+                     "throughput", "train_paper")  # fmt: skip
+    for failing in failing_steps:
         assert failing in summary
     assert "cuda_tests" not in summary  # the cuda tests skip without a GPU: that step passes
 
@@ -131,3 +134,29 @@ def test_installing_the_reference_leaves_pip_nothing_to_report(tmp_path: Path) -
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ERROR" not in result.stderr, result.stderr
     assert (venv / "lw-reference" / "disentanglement_lib-1.5.dist-info").is_dir()
+
+
+def test_gpu_checks_run_only_the_named_steps(tmp_path: Path) -> None:
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    stub = fake_bin / "python-stub"
+    stub.write_text('#!/usr/bin/env bash\necho "stub: $*"; exit 0\n')
+    stub.chmod(0o755)
+    results = tmp_path / "results"
+    completed = subprocess.run(
+        ["bash", "benchmarks/gpu_checks.sh", str(results)],
+        cwd=ROOT,
+        env={
+            "PATH": f"{fake_bin}:/usr/bin:/bin",
+            "PYTHON": str(stub),
+            "HOME": str(tmp_path),
+            "GPU_CHECKS_ONLY": "throughput train_paper",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert {path.stem for path in results.glob("*.txt")} == {"throughput", "train_paper", "summary"}
+    assert "--preset paper --steps 2000" in (results / "train_paper.txt").read_text()

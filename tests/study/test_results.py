@@ -31,7 +31,7 @@ def test_results_round_trip_and_resume_skips_only_finished_runs(tmp_path: Path) 
     assert sorted(found) == sorted([runs[0].run_id, runs[3].run_id])
     assert found[runs[3].run_id]["scores"] == {"mig": 0.3}
     assert found[runs[3].run_id]["wall_time_s"] == 12.0
-    assert not list(result_path(tmp_path, runs[0]).parent.glob(".result.*"))  # no temp left
+    assert not list(result_path(tmp_path, runs[0]).parent.glob(".result.json.*"))  # no temp left
 
 
 def test_other_budget_is_refused_with_the_differing_keys(tmp_path: Path) -> None:

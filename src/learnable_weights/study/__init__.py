@@ -1,8 +1,9 @@
-"""Sweeps of models × options × seeds: the plan, per-run result files, and the tables.
+"""Sweeps of models × options × seeds: the plan, the runs, per-run result files, the tables.
 
 Used by ``examples/compare_models.py``. `plan` expands a sweep into stably named runs and splits
-it into shards; `results` writes each finished run's result file atomically, resumes from them,
-and aggregates them over seeds into markdown and CSV tables with ranks.
+it into shards; `runner` trains and evaluates each run under one `Budget`; `results` writes each
+finished run's result file atomically, resumes from them, and aggregates them over seeds into
+markdown and CSV tables with ranks.
 """
 
 from learnable_weights.study.plan import (
@@ -22,8 +23,17 @@ from learnable_weights.study.results import (
     to_markdown,
     write_result,
 )
+from learnable_weights.study.runner import (
+    EVALUATIONS,
+    Budget,
+    reconstruction_errors,
+    run_one,
+    run_sweep,
+)
 
 __all__ = [
+    "EVALUATIONS",
+    "Budget",
     "BudgetMismatchError",
     "RunSpec",
     "Summary",
@@ -31,7 +41,10 @@ __all__ = [
     "parse_option",
     "parse_shard",
     "plan_runs",
+    "reconstruction_errors",
     "result_path",
+    "run_one",
+    "run_sweep",
     "select_shard",
     "summarize",
     "to_csv",

@@ -31,10 +31,12 @@ __all__ = [
     "summarize",
     "to_csv",
     "to_markdown",
+    "write_bytes_atomic",
     "write_result",
+    "write_text_atomic",
 ]
 
-LOWER_IS_BETTER = frozenset({"recon_loss", "recon_error", "kl_final", "wall_time_s"})
+LOWER_IS_BETTER = frozenset({"recon_bce", "recon_sse", "recon_loss", "wall_time_s"})
 """Scores for which a smaller value ranks higher; every other score ranks larger-is-better."""
 
 
@@ -67,18 +69,29 @@ def write_result(
         "scores": {key: float(value) for key, value in scores.items()},
         **(dict(extra) if extra else {}),
     }
-    text = json.dumps(record, indent=2, sort_keys=True, allow_nan=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".result.", suffix=".tmp")
+    write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True, allow_nan=True) + "\n")
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Writes ``text`` (UTF-8) to ``path`` atomically: see `write_bytes_atomic`."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, content: bytes) -> None:
+    """Writes ``content`` to ``path`` through a temporary file in the same folder and a rename,
+    so that a reader (or a run killed mid-write) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text + "\n")
+        with os.fdopen(handle, "wb") as file:
+            file.write(content)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return path
 
 
 def load_results(

@@ -1,0 +1,134 @@
+"""Compare registry models × seeds on one dataset, one architecture and one budget.
+
+Trains every run of the sweep that has no result file yet (so a stopped sweep, or one continued
+on another day or machine, redoes nothing), then writes the tables and the β figure from all
+the result files in ``--out``:
+
+- ``results.md`` and ``results.csv``: mean ± std over seeds of each score, and each model's rank;
+- ``beta.png``: the β each model applied over training (mean over seeds).
+
+    # the comparison: L-VAE against the paper's baselines, 3 seeds
+    python examples/compare_models.py --out studies/claim-dsprites --seeds 0 1 2
+    # an ablation table: one command, the learned model over a grid of its options
+    python examples/compare_models.py --out studies/ablation-lambda --models l-vae vae \\
+        --grid bias_penalty=0,0.1,0.25,0.5,1
+    # a Slurm job array of 8 tasks, each one share of the runs; then the tables from all files
+    python examples/compare_models.py --out studies/x --shard "$((SLURM_ARRAY_TASK_ID+1))/8"
+    python examples/compare_models.py --out studies/x --tables-only
+
+Every run of one ``--out`` must share the budget (``--dataset --steps --lr --batch-size
+--latent-dim --weighting-lr --evaluation``); result files of another budget are refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from learnable_weights import models
+from learnable_weights.study import (
+    EVALUATIONS,
+    Budget,
+    load_results,
+    parse_option,
+    parse_shard,
+    plan_runs,
+    run_sweep,
+    select_shard,
+    summarize,
+    to_csv,
+    to_markdown,
+)
+from learnable_weights.study.figures import plot_beta_trajectories
+from learnable_weights.study.results import write_text_atomic
+
+DEFAULT_MODELS = (
+    "l-vae",
+    "vae",
+    "beta-vae",
+    "annealed-vae",
+    "controlvae",
+    "dynamicvae",
+    "sigma-vae",
+)
+LEARNED = ("l-vae", "mdl-vae")
+TABLE_SCORES = (
+    "mig", "dci", "factor_vae", "beta_vae", "sap", "modularity_explicitness",
+    "recon_bce", "recon_sse", "kl", "beta",
+)  # fmt: skip
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        return parse_shard(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="the sweep's folder")
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
+                        choices=models.available(), metavar="MODEL")  # fmt: skip
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--option", action="append", default=[], metavar="MODEL:NAME=VALUE",
+                        help="a fixed option of one model, e.g. beta-vae:beta=16")  # fmt: skip
+    parser.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
+                        help="sweep an option of the learned models (l-vae, mdl-vae)")  # fmt: skip
+    parser.add_argument("--dataset", default="procedural-dsprites")
+    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--latent-dim", type=int, default=10)
+    parser.add_argument("--weighting-lr", type=float, default=None)
+    parser.add_argument("--evaluation", default="pilot", choices=sorted(EVALUATIONS))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--storage", default="auto", choices=("auto", "uint8", "packed", "render"),
+                        help="how the batch sampler holds the data (speed only)")  # fmt: skip
+    parser.add_argument("--shard", type=_shard, default=(1, 1), metavar="I/N")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once on the device")
+    parser.add_argument("--tables-only", action="store_true", help="no training: tables from files")
+    args = parser.parse_args()
+
+    fixed: dict[str, dict[str, object]] = {}
+    for text in args.option:
+        model, _, rest = text.partition(":")
+        name, values = parse_option(rest)
+        if model not in args.models or len(values) != 1:
+            parser.error(f"--option {text!r}: write MODEL:NAME=VALUE for a model of --models")
+        fixed.setdefault(model, {})[name] = values[0]
+    grid = dict(parse_option(text) for text in args.grid)
+    runs = plan_runs(args.models, args.seeds, fixed=fixed, grid=grid, grid_models=LEARNED)
+    budget = Budget(
+        dataset=args.dataset, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
+        latent_dim=args.latent_dim, weighting_lr=args.weighting_lr, evaluation=args.evaluation,
+    )  # fmt: skip
+
+    if args.tables_only:
+        records = load_results(args.out, runs, budget.as_dict())
+    else:
+        share = select_shard(runs, *args.shard)
+        run_sweep(
+            share, budget, args.out, device=args.device, jobs=args.jobs, progress=True,
+            storage=args.storage,
+        )  # fmt: skip
+        records = load_results(args.out, runs, budget.as_dict())
+    ordered = [records[run.run_id] for run in runs if run.run_id in records]
+    if not ordered:
+        print("no result files yet")
+        return
+    summary = summarize(
+        ordered, scores=[s for s in TABLE_SCORES if any(s in r["scores"] for r in ordered)]
+    )
+    header = f"{len(ordered)} of {len(runs)} runs; budget: {budget.as_dict()}\n\n"
+    write_text_atomic(args.out / "results.md", header + to_markdown(summary))
+    write_text_atomic(args.out / "results.csv", to_csv(summary))
+    plot_beta_trajectories(ordered, args.out / "beta.png")
+    print(to_markdown(summary))
+    print(
+        f"tables: {args.out / 'results.md'}, {args.out / 'results.csv'}; figure: {args.out / 'beta.png'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

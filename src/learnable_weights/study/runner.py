@@ -1,0 +1,284 @@
+"""One run of a sweep: train a registry model on a ground-truth dataset, evaluate it, write its file.
+
+Every run of a sweep uses the same `Budget` (dataset, steps, optimizer settings, evaluation
+sizes): only the model, its options and the seed differ, so the tables compare like with like.
+A run that was interrupted resumes from its own latest checkpoint (``runs/<run_id>/checkpoints``);
+a finished run is never redone, because its result file exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from learnable_weights import data, models
+from learnable_weights._version import __version__
+from learnable_weights.data.device_sampler import Storage
+from learnable_weights.data.ground_truth import GroundTruthDataset
+from learnable_weights.nets import reference_networks
+from learnable_weights.study.plan import RunSpec
+from learnable_weights.study.results import load_results, result_path, write_result
+from learnable_weights.training import SamplerBatches, TrainConfig, train
+from learnable_weights.training.checkpoint import latest_checkpoint
+from learnable_weights.vae import LVAE
+
+__all__ = [
+    "EVALUATIONS",
+    "TRAINING_OPTIONS",
+    "Budget",
+    "reconstruction_errors",
+    "run_one",
+    "run_sweep",
+]
+
+EvalName = Literal["smoke", "pilot", "quick", "study"]
+
+EVALUATIONS: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
+    {
+        # MIG and DCI at the study's point counts (DCI with its fast random-forest importances,
+        # which order models as the exact mode does at a fraction of the time), and FactorVAE.
+        "pilot": {
+            "mig": {"num_train": 10000},
+            "dci": {"num_train": 10000, "num_test": 5000, "mode": "fast"},
+            "factor_vae": {},
+        },
+        # Two metrics on a few hundred points: for tests of the harness, not for conclusions.
+        "smoke": {
+            "mig": {"num_train": 300},
+            "dci": {"num_train": 300, "num_test": 150, "mode": "fast"},
+        },
+        # Every metric at small sizes, for a first look.
+        "quick": {
+            "mig": {"num_train": 2000},
+            "dci": {"num_train": 2000, "num_test": 1000, "mode": "fast"},
+            "factor_vae": {"num_train": 500, "num_eval": 250, "num_variance_estimate": 2000},
+            "beta_vae": {"num_train": 500, "num_eval": 250},
+            "sap": {"num_train": 2000, "num_test": 1000},
+            "modularity_explicitness": {"num_train": 2000, "num_test": 1000},
+        },
+        # Every metric at disentanglement_lib's unsupervised-study settings.
+        "study": {
+            "beta_vae": {},
+            "factor_vae": {},
+            "mig": {},
+            "dci": {},
+            "sap": {},
+            "modularity_explicitness": {},
+        },
+    }
+)
+"""Named evaluation settings: metric -> overrides of `learnable_weights.metrics.STUDY_SETTINGS`."""
+
+TRAINING_OPTIONS = frozenset({"weighting_lr"})
+"""Run options that go to the optimizer rather than to `learnable_weights.models.build`."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What every run of a sweep shares.
+
+    Args:
+        dataset: a `learnable_weights.data.load` name.
+        steps: optimizer steps per run.
+        lr: Adam's learning rate.
+        batch_size: images per step.
+        latent_dim: latent dimensions of the reference networks.
+        weighting_lr: the learned weights' own learning rate (``None``: ``lr``); a run option
+            ``weighting_lr`` overrides it.
+        evaluation: a name of `EVALUATIONS`.
+        recon_points: images (drawn with seed 0) on which the reconstruction errors are measured.
+        eval_seed: the metrics' seed (disentanglement_lib's ``evaluation.random_seed``).
+    """
+
+    dataset: str = "procedural-dsprites"
+    steps: int = 4000
+    lr: float = 5e-4
+    batch_size: int = 64
+    latent_dim: int = 10
+    weighting_lr: float | None = None
+    evaluation: EvalName = "pilot"
+    recon_points: int = 5000
+    eval_seed: int = 0
+    dataset_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.evaluation not in EVALUATIONS:
+            raise ValueError(
+                f"unknown evaluation {self.evaluation!r}; choose one of {sorted(EVALUATIONS)}"
+            )
+        if self.steps < 1 or self.batch_size < 1 or self.latent_dim < 1:
+            raise ValueError("steps, batch_size and latent_dim must be positive")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready values (stored in every result file and compared on resume)."""
+        values = dataclasses.asdict(self)
+        values["dataset_options"] = dict(self.dataset_options)
+        return values
+
+
+def run_one(
+    run: RunSpec,
+    budget: Budget,
+    sweep_dir: Path,
+    *,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+    storage: Storage = "auto",
+) -> Path:
+    """Trains, evaluates and writes ``run``'s result file; returns its path.
+
+    Scores: each metric's headline (``mig``, ``dci``, ``factor_vae``, ...), ``recon_bce`` and
+    ``recon_sse`` (`reconstruction_errors`), and the last logged ``kl`` and ``beta`` (mean β for
+    mdL-VAE). The file also holds the β, KL and reconstruction trajectory of the run.
+    ``storage`` is the batch sampler's (`learnable_weights.data.DeviceBatchSampler`); it changes
+    the speed, not the batches.
+    """
+    from learnable_weights.metrics import evaluate  # the "metrics" extra
+
+    started = time.perf_counter()
+    device = torch.device(device)
+    dataset = data.load(budget.dataset, **budget.dataset_options)
+    if not isinstance(dataset, GroundTruthDataset):
+        raise ValueError(
+            f"{budget.dataset!r} has no ground-truth factors, so its runs cannot be scored; "
+            "a sweep needs a dataset with factors"
+        )
+    options = run.options_dict()
+    weighting_lr = options.pop("weighting_lr", budget.weighting_lr)
+    torch.manual_seed(run.seed)
+    channels = int(dataset.observation_shape[0])
+    encoder, decoder = reference_networks(channels, budget.latent_dim)
+    model = models.build(run.model, encoder, decoder, latent_dim=budget.latent_dim, **options)
+    config = TrainConfig(
+        steps=budget.steps,
+        batch_size=budget.batch_size,
+        lr=budget.lr,
+        weighting_lr=weighting_lr,
+        seed=run.seed,
+        log_every=max(1, budget.steps // 100),
+        checkpoint_every=max(1, budget.steps // 4),
+        keep_checkpoints=1,
+    )
+    run_dir = result_path(sweep_dir, run).parent
+    resume = latest_checkpoint(run_dir / "checkpoints") is not None
+    batches = SamplerBatches(
+        dataset, budget.batch_size, device=device, seed=run.seed, storage=storage
+    )
+    trained = train(model, batches, config, out_dir=run_dir, resume=resume, progress=progress)
+    model = trained.model.eval()
+    evaluation = evaluate(
+        dataset,
+        model,
+        metrics=tuple(EVALUATIONS[budget.evaluation]),
+        seed=budget.eval_seed,
+        device=device,
+        settings=EVALUATIONS[budget.evaluation],
+    )
+    errors = reconstruction_errors(model, dataset, budget.recon_points, device)
+    last = trained.history[-1]
+    scores = {
+        **evaluation.headline(),
+        **errors,
+        "kl": float(last["kl"]),
+        "beta": float(np.mean(last["beta"])),
+    }
+    trajectory = [
+        {key: record[key] for key in ("step", "beta", "kl", "recon_loss") if key in record}
+        for record in trained.history
+    ]
+    extra = {
+        "trajectory": trajectory,
+        "wall_time_s": time.perf_counter() - started,
+        "step_time_s": trained.step_time_s,
+        "device": str(device),
+        "hardware": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "threads": torch.get_num_threads(),
+        "versions": {"learnable_weights": __version__, "torch": torch.__version__},
+        "dataset_source": getattr(dataset, "source", None),
+    }
+    return write_result(sweep_dir, run, budget.as_dict(), scores, extra)
+
+
+def run_sweep(
+    runs: Sequence[RunSpec],
+    budget: Budget,
+    sweep_dir: Path,
+    *,
+    device: torch.device | str = "cpu",
+    jobs: int = 1,
+    progress: bool = False,
+    storage: Storage = "auto",
+    log: Callable[[str], None] = print,
+) -> dict[str, dict[str, Any]]:
+    """Runs every run of ``runs`` that has no result file yet; returns ``run_id -> record`` of all.
+
+    Args:
+        runs: the runs (e.g. one shard of a sweep).
+        budget: the sweep's budget; existing result files of another budget are refused.
+        sweep_dir: the sweep's folder (result files in ``runs/<run_id>/result.json``).
+        device: where each run trains and is evaluated.
+        jobs: runs trained at once on ``device`` (processes, each with
+            ``max(1, cores // jobs)`` threads), for when one run does not fill the device.
+        progress: show each run's progress bar (``jobs=1`` only).
+        storage: the batch sampler's storage (speed only; see `run_one`).
+        log: where one line per started and finished run goes.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    done = load_results(sweep_dir, runs, budget.as_dict())
+    pending = [run for run in runs if run.run_id not in done]
+    log(f"{len(runs)} runs: {len(done)} already have result files, {len(pending)} to run")
+    if jobs == 1:
+        for index, run in enumerate(pending, 1):
+            log(f"[{index}/{len(pending)}] {run.run_id}")
+            run_one(run, budget, sweep_dir, device=device, progress=progress, storage=storage)
+    elif pending:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(jobs, initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+            tasks = [(run, budget, sweep_dir, str(device), storage) for run in pending]
+            for index, path in enumerate(pool.imap_unordered(_run_job, tasks), 1):
+                log(f"[{index}/{len(pending)}] finished {path.parent.name}")
+    return load_results(sweep_dir, runs, budget.as_dict())
+
+
+def _run_job(task: tuple[RunSpec, Budget, Path, str, Storage]) -> Path:
+    run, budget, sweep_dir, device, storage = task
+    return run_one(run, budget, sweep_dir, device=device, storage=storage)
+
+
+@torch.no_grad()
+def reconstruction_errors(
+    model: LVAE, dataset: Any, points: int, device: torch.device, batch_size: int = 500
+) -> dict[str, float]:
+    """Reconstruction errors per image of the posterior mean, on ``points`` images (seed 0).
+
+    Returns ``recon_bce``, the Bernoulli cross-entropy of the decoded probabilities in nats
+    (the reference codes' reconstruction term for binary data), and ``recon_sse``, the summed
+    squared error: both comparable across likelihoods, unlike each model's own training term.
+    """
+    random_state = np.random.RandomState(0)
+    _, images = dataset.sample(points, random_state)
+    images = torch.as_tensor(images)
+    bce, sse = 0.0, 0.0
+    for start in range(0, points, batch_size):
+        x = images[start : start + batch_size].to(device)
+        mu, _ = model.encode(x)
+        logits = model.decoder(mu)
+        x_hat = torch.sigmoid(logits)
+        bce += float(
+            torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+        )
+        sse += float((x_hat - x).square().sum())
+    return {"recon_bce": bce / points, "recon_sse": sse / points}
