@@ -51,7 +51,9 @@ if TYPE_CHECKING:
     from learnable_weights.metrics.evaluate import Evaluation
 
 __all__ = [
+    "RECONSTRUCTION_COUNT",
     "SUMMARY_POINTS",
+    "SUMMARY_POINTS_WITHOUT_FACTORS",
     "TRAVERSAL_VALUES",
     "FactorMatch",
     "PosteriorSummary",
@@ -77,6 +79,9 @@ TRAVERSAL_VALUES: tuple[float, ...] = tuple(float(v) for v in np.linspace(-3.0, 
 #: Observations :func:`save_run_pictures` encodes to measure each latent's KL and, with factors,
 #: its mutual information with each factor (20-bin histograms need a few thousand points).
 SUMMARY_POINTS = 4096
+
+#: Observations :func:`save_run_pictures` encodes for a dataset without factors (only the KL).
+SUMMARY_POINTS_WITHOUT_FACTORS = 1024
 
 #: Input images shown beside their reconstructions by :func:`save_run_pictures`.
 RECONSTRUCTION_COUNT = 10
@@ -577,6 +582,13 @@ def save_traversal_gif(
     left_margin = 0 if labels is None else 6 + max(text_size(label)[0] for label in labels)
     top_margin = 0 if steps is None else 6 + text_size("z = +0.00")[1]
     sweep = list(range(columns)) + list(range(columns - 2, 0, -1))
+    palette = None
+    if grid.shape[2] == 3:
+        # One palette for every frame, made from the whole grid (and white for the text), so
+        # colours do not flicker between frames; grey images keep their 256 grey levels.
+        everything = tile_images(grid)
+        everything[0, 0] = 255
+        palette = image_module.fromarray(everything).quantize(colors=256, dither=0)
     frames = []
     for s in sweep:
         tiles = tile_images(grid[:, s : s + 1])
@@ -594,9 +606,7 @@ def save_traversal_gif(
         for r, label in enumerate(labels or []):
             middle = top_margin + (1 + r * (height + 1) + height / 2) * scale
             draw.text((3, middle - text_size(label)[1] / 2), label, fill=white, font=font)
-        # One palette for every frame (grey levels, or a fixed 6x6x6 colour cube), so the colours
-        # of a frame do not depend on its neighbours.
-        frames.append(frame if frame.mode == "L" else frame.convert("P", dither=0))
+        frames.append(frame if frame.mode == "L" else frame.quantize(palette=palette, dither=0))
     buffer = io.BytesIO()
     frames[0].save(
         buffer,
@@ -797,7 +807,8 @@ def save_run_pictures(
     Files (names are the keys of the result):
 
     * ``traversal_png`` → ``traversal.png``: one row per latent ordered by KL (measured on
-      :data:`SUMMARY_POINTS` observations), labelled with the KL and, when factors are known,
+      :data:`SUMMARY_POINTS` observations, :data:`SUMMARY_POINTS_WITHOUT_FACTORS` for a dataset
+      without factors), labelled with the KL and, when factors are known,
       the factor the latent captures best: from ``metrics`` (MIG's mutual information
       normalised by the factor's entropy, else DCI's importance) when given, else the
       normalised mutual information on the same sample (:func:`normalized_mutual_information`);
@@ -828,7 +839,10 @@ def save_run_pictures(
     _pillow_image()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    summary = posterior_summary(model, dataset, seed=seed, device=device)
+    # Without factors only the KL needs the sample, and images may be slow to read (CelebA).
+    has_factors = callable(getattr(dataset, "sample", None))
+    points = SUMMARY_POINTS if has_factors else SUMMARY_POINTS_WITHOUT_FACTORS
+    summary = posterior_summary(model, dataset, num_points=points, seed=seed, device=device)
     order = kl_order(summary.kl_per_dim)
     matches = latent_factor_matches(summary, metrics)
     grid = traversal_grid(model, summary.observations[0], order, device=device)
