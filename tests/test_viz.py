@@ -450,6 +450,20 @@ def test_curves_accept_per_dimension_beta_and_partial_records(tmp_path: Path) ->
         image.verify()
 
 
+@pytest.mark.parametrize("latent_dim", [1, 10, 11, 32])
+def test_curve_colours_are_distinct_in_a_panel_and_follow_each_latent(latent_dim: int) -> None:
+    """With 10 per-dimension KL weights the reconstruction weight once shared z9's colour."""
+    from matplotlib.colors import to_rgba
+
+    weights = [to_rgba(c) for _, c in viz._weight_names(1 + latent_dim)]
+    betas = [to_rgba(c) for _, c in viz._beta_names(latent_dim)]
+    kls = [to_rgba(c) for _, c in viz._latent_names(latent_dim)]
+    for panel in (weights, betas, kls):
+        assert len(set(panel)) == len(panel)
+    if latent_dim > 1:
+        assert weights[1:] == betas == kls
+
+
 def test_curves_refuse_changing_widths_and_records_with_nothing_to_plot(tmp_path: Path) -> None:
     history = _history()
     history[1]["kl_per_dim"] = [1.0]
