@@ -306,6 +306,44 @@ def test_gif_labels_sit_in_margins_beside_the_unchanged_traversal(tmp_path: Path
         viz.save_traversal_gif(grid, tmp_path / "bad.gif", labels=["a", "b"])
 
 
+class StampedColour(StampedFactors):
+    """:class:`StampedFactors` in three channels: green and blue are ramps across the image."""
+
+    def __init__(self) -> None:
+        GroundTruthDataset.__init__(self, FACTOR_SIZES, FACTOR_NAMES, (3, SIZE, SIZE))
+
+    def _observations_at(self, indices: npt.NDArray[np.int64]) -> torch.Tensor:
+        red = super()._observations_at(indices)
+        ramp = torch.linspace(0, 1, SIZE).expand(len(indices), 1, SIZE, SIZE)
+        return torch.cat([red, ramp, ramp.transpose(2, 3)], dim=1).contiguous()
+
+
+def test_colour_images_get_every_picture_and_one_palette(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    decoder = nn.Sequential(
+        nn.Linear(LATENT_DIM, 3 * SIZE * SIZE), nn.Unflatten(1, (3, SIZE, SIZE))
+    )
+    model = LVAE(FactorEncoder(), decoder, LATENT_DIM, weighting=FixedWeighting(beta=1.0))
+    files = viz.save_run_pictures(model, StampedColour(), tmp_path, _history())
+    assert set(files) == {"traversal_png", "traversal_gif", "reconstructions", "training_curves"}
+    with Image.open(files["traversal_png"]) as png:
+        assert png.mode == "RGBA"
+    grid = viz.traversal_grid(model, StampedColour()[3][0], [0, 1])
+    path = viz.save_traversal_gif(grid, tmp_path / "colour.gif")
+    with Image.open(path) as gif:
+        assert gif.mode == "P"
+        for index, column in enumerate([*range(10), *range(8, 0, -1)]):
+            gif.seek(index)
+            frame = np.asarray(gif.convert("RGB"), dtype=np.int64)
+            expected = viz.tile_images(grid[:, column : column + 1])
+            # 256 colours chosen for this grid: closer than the fixed 216-colour web palette
+            # (about 15 levels off on these random colours) that pillow uses by default.
+            web = Image.fromarray(expected).convert("P", dither=0).convert("RGB")
+            ours_error = np.abs(frame - expected.astype(np.int64)).mean()
+            web_error = np.abs(np.asarray(web, dtype=np.int64) - expected).mean()
+            assert ours_error < min(10.0, web_error)
+
+
 def test_save_run_pictures_is_deterministic(tmp_path: Path) -> None:
     first = viz.save_run_pictures(_model(), StampedFactors(), tmp_path / "a", _history(), seed=3)
     second = viz.save_run_pictures(_model(), StampedFactors(), tmp_path / "b", _history(), seed=3)
@@ -410,6 +448,20 @@ def test_curves_accept_per_dimension_beta_and_partial_records(tmp_path: Path) ->
     assert path == tmp_path / "curves.png"
     with Image.open(path) as image:
         image.verify()
+
+
+@pytest.mark.parametrize("latent_dim", [1, 10, 11, 32])
+def test_curve_colours_are_distinct_in_a_panel_and_follow_each_latent(latent_dim: int) -> None:
+    """With 10 per-dimension KL weights the reconstruction weight once shared z9's colour."""
+    from matplotlib.colors import to_rgba
+
+    weights = [to_rgba(c) for _, c in viz._weight_names(1 + latent_dim)]
+    betas = [to_rgba(c) for _, c in viz._beta_names(latent_dim)]
+    kls = [to_rgba(c) for _, c in viz._latent_names(latent_dim)]
+    for panel in (weights, betas, kls):
+        assert len(set(panel)) == len(panel)
+    if latent_dim > 1:
+        assert weights[1:] == betas == kls
 
 
 def test_curves_refuse_changing_widths_and_records_with_nothing_to_plot(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ the pieces are public too:
   :func:`save_traversal_png` and :func:`save_traversal_gif` draw it;
 * :func:`save_reconstructions` and :func:`save_training_curves`.
 
-The traversal sweeps one latent at a time over :data:`TRAVERSAL_VALUES` (−3…3 in 10 steps, the
-values of the reference β-VAE code's ``arange(-3, 3.1, 2/3)``, research/paper.md §7) with the
+The traversal sweeps one latent at a time over :data:`TRAVERSAL_VALUES` (−3…3 in steps of 2/3, the
+range and step of the baseline β-VAE codes, research/paper.md §7) with the
 other latents held at the anchor image's posterior mean, and decodes to data space (the
 likelihood's mean). Rows are ordered by the latent's KL to the prior, largest first: dimensions
 the model switched off (KL ≈ 0) sink to the bottom.
@@ -51,7 +51,9 @@ if TYPE_CHECKING:
     from learnable_weights.metrics.evaluate import Evaluation
 
 __all__ = [
+    "RECONSTRUCTION_COUNT",
     "SUMMARY_POINTS",
+    "SUMMARY_POINTS_WITHOUT_FACTORS",
     "TRAVERSAL_VALUES",
     "FactorMatch",
     "PosteriorSummary",
@@ -70,13 +72,16 @@ __all__ = [
     "traversal_grid",
 ]
 
-#: Values each latent takes along a traversal: −3…3 in steps of 2/3 (the reference β-VAE code's
-#: ``torch.arange(-3, 3.1, 2/3)``), i.e. ±3 prior standard deviations.
+#: Values each latent takes along a traversal: −3…3 in steps of 2/3 (the baseline β-VAE codes'
+#: range and step, research/paper.md §7), i.e. ±3 prior standard deviations.
 TRAVERSAL_VALUES: tuple[float, ...] = tuple(float(v) for v in np.linspace(-3.0, 3.0, 10))
 
 #: Observations :func:`save_run_pictures` encodes to measure each latent's KL and, with factors,
 #: its mutual information with each factor (20-bin histograms need a few thousand points).
 SUMMARY_POINTS = 4096
+
+#: Observations :func:`save_run_pictures` encodes for a dataset without factors (only the KL).
+SUMMARY_POINTS_WITHOUT_FACTORS = 1024
 
 #: Input images shown beside their reconstructions by :func:`save_run_pictures`.
 RECONSTRUCTION_COUNT = 10
@@ -577,6 +582,13 @@ def save_traversal_gif(
     left_margin = 0 if labels is None else 6 + max(text_size(label)[0] for label in labels)
     top_margin = 0 if steps is None else 6 + text_size("z = +0.00")[1]
     sweep = list(range(columns)) + list(range(columns - 2, 0, -1))
+    palette = None
+    if grid.shape[2] == 3:
+        # One palette for every frame, made from the whole grid (and white for the text), so
+        # colours do not flicker between frames; grey images keep their 256 grey levels.
+        everything = tile_images(grid)
+        everything[0, 0] = 255
+        palette = image_module.fromarray(everything).quantize(colors=256, dither=0)
     frames = []
     for s in sweep:
         tiles = tile_images(grid[:, s : s + 1])
@@ -594,9 +606,7 @@ def save_traversal_gif(
         for r, label in enumerate(labels or []):
             middle = top_margin + (1 + r * (height + 1) + height / 2) * scale
             draw.text((3, middle - text_size(label)[1] / 2), label, fill=white, font=font)
-        # One palette for every frame (grey levels, or a fixed 6x6x6 colour cube), so the colours
-        # of a frame do not depend on its neighbours.
-        frames.append(frame if frame.mode == "L" else frame.convert("P", dither=0))
+        frames.append(frame if frame.mode == "L" else frame.quantize(palette=palette, dither=0))
     buffer = io.BytesIO()
     frames[0].save(
         buffer,
@@ -703,11 +713,19 @@ def save_training_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Pa
     for axes, (key, title, namer) in zip(axes_list, present, strict=False):
         steps, series = _series(history, key)
         floor = 1e-3 if key == "kl_per_dim" else 0.0
-        for column, name in enumerate(namer(series.shape[1])):
-            axes.plot(steps, np.maximum(series[:, column], floor), label=name, linewidth=1.2)
+        lines = namer(series.shape[1])
+        for column, (name, colour) in enumerate(lines):
+            shown = np.maximum(series[:, column], floor)
+            axes.plot(steps, shown, label=name, color=colour, linewidth=1.2)
         _log_scale(axes, series, floor)
         axes.set_title(title, fontsize=9, loc="left")
-        axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        axes.legend(
+            fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            borderaxespad=0,
+            ncols=math.ceil(len(lines) / 12),
+        )
         axes.grid(True, which="major", alpha=0.3)
     if loss_keys:
         axes = axes_list[-1]
@@ -745,18 +763,34 @@ def _log_scale(axes: Any, values: NDArray[Any], floor: float) -> None:
 _LOSS_NAMES = {"recon_loss": "reconstruction R", "kl": "KL (sum over latents)"}
 
 
-def _weight_names(width: int) -> list[str]:
+# Each series of a panel: its label and its colour. A latent has the same colour in every panel;
+# the reconstruction weight is black.
+_Lines = list[tuple[str, Any]]
+
+
+def _weight_names(width: int) -> _Lines:
     if width == 2:
-        return ["reconstruction weight", "KL weight"]
-    return ["reconstruction weight", *(f"KL weight z{j}" for j in range(width - 1))]
+        return [("reconstruction weight", "black"), ("KL weight", "C1")]
+    kl = [(f"KL weight z{j}", _latent_colour(j, width - 1)) for j in range(width - 1)]
+    return [("reconstruction weight", "black"), *kl]
 
 
-def _beta_names(width: int) -> list[str]:
-    return ["β"] if width == 1 else [f"β z{j}" for j in range(width)]
+def _beta_names(width: int) -> _Lines:
+    if width == 1:
+        return [("β", "C0")]
+    return [(f"β z{j}", _latent_colour(j, width)) for j in range(width)]
 
 
-def _latent_names(width: int) -> list[str]:
-    return [f"z{j}" for j in range(width)]
+def _latent_names(width: int) -> _Lines:
+    return [(f"z{j}", _latent_colour(j, width)) for j in range(width)]
+
+
+def _latent_colour(index: int, count: int) -> Any:
+    """Distinct colours for up to 20 latents, then a continuous colour map."""
+    colormaps = importlib.import_module("matplotlib").colormaps
+    if count <= 20:
+        return colormaps["tab10" if count <= 10 else "tab20"](index)
+    return colormaps["viridis"](index / (count - 1))
 
 
 def _show(axes: Any, picture: NDArray[np.uint8]) -> None:
@@ -797,7 +831,8 @@ def save_run_pictures(
     Files (names are the keys of the result):
 
     * ``traversal_png`` → ``traversal.png``: one row per latent ordered by KL (measured on
-      :data:`SUMMARY_POINTS` observations), labelled with the KL and, when factors are known,
+      :data:`SUMMARY_POINTS` observations, :data:`SUMMARY_POINTS_WITHOUT_FACTORS` for a dataset
+      without factors), labelled with the KL and, when factors are known,
       the factor the latent captures best: from ``metrics`` (MIG's mutual information
       normalised by the factor's entropy, else DCI's importance) when given, else the
       normalised mutual information on the same sample (:func:`normalized_mutual_information`);
@@ -828,7 +863,10 @@ def save_run_pictures(
     _pillow_image()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    summary = posterior_summary(model, dataset, seed=seed, device=device)
+    # Without factors only the KL needs the sample, and images may be slow to read (CelebA).
+    has_factors = callable(getattr(dataset, "sample", None))
+    points = SUMMARY_POINTS if has_factors else SUMMARY_POINTS_WITHOUT_FACTORS
+    summary = posterior_summary(model, dataset, num_points=points, seed=seed, device=device)
     order = kl_order(summary.kl_per_dim)
     matches = latent_factor_matches(summary, metrics)
     grid = traversal_grid(model, summary.observations[0], order, device=device)
