@@ -12,6 +12,9 @@ the result files in ``--out``:
     # an ablation table: one command, the learned model over a grid of its options
     python examples/compare_models.py --out studies/ablation-lambda --models l-vae vae \\
         --grid bias_penalty=0,0.1,0.25,0.5,1
+    # the pilot: does the budget tell β-VAE (β = 4, 16) from the VAE?
+    python examples/compare_models.py --out studies/pilot --models vae beta-vae \\
+        --grid beta-vae:beta=4,16
     # a Slurm job array of 8 tasks, each one share of the runs; then the tables from all files
     python examples/compare_models.py --out studies/x --shard "$((SLURM_ARRAY_TASK_ID+1))/8"
     python examples/compare_models.py --out studies/x --tables-only
@@ -73,8 +76,9 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--option", action="append", default=[], metavar="MODEL:NAME=VALUE",
                         help="a fixed option of one model, e.g. beta-vae:beta=16")  # fmt: skip
-    parser.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
-                        help="sweep an option of the learned models (l-vae, mdl-vae)")  # fmt: skip
+    parser.add_argument("--grid", action="append", default=[], metavar="[MODEL:]NAME=V1,V2",
+                        help="sweep an option of one model (default: of l-vae and mdl-vae), "
+                             "e.g. beta-vae:beta=4,16 or bias_penalty=0,0.25")  # fmt: skip
     parser.add_argument("--dataset", default="procedural-dsprites")
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--lr", type=float, default=5e-4)
@@ -88,6 +92,7 @@ def main() -> None:
     parser.add_argument("--shard", type=_shard, default=(1, 1), metavar="I/N")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once on the device")
     parser.add_argument("--tables-only", action="store_true", help="no training: tables from files")
+    parser.add_argument("--list", action="store_true", help="print this shard's runs and exit")
     args = parser.parse_args()
 
     fixed: dict[str, dict[str, object]] = {}
@@ -97,13 +102,25 @@ def main() -> None:
         if model not in args.models or len(values) != 1:
             parser.error(f"--option {text!r}: write MODEL:NAME=VALUE for a model of --models")
         fixed.setdefault(model, {})[name] = values[0]
-    grid = dict(parse_option(text) for text in args.grid)
-    runs = plan_runs(args.models, args.seeds, fixed=fixed, grid=grid, grid_models=LEARNED)
+    grids: dict[str, dict[str, list[object]]] = {}
+    for text in args.grid:
+        model, _, rest = text.partition(":") if ":" in text.split("=")[0] else ("", "", text)
+        name, values = parse_option(rest)
+        targets = [model] if model else [m for m in LEARNED if m in args.models]
+        if not targets or any(m not in args.models for m in targets):
+            parser.error(f"--grid {text!r}: no model of --models to apply it to")
+        for target in targets:
+            grids.setdefault(target, {})[name] = values
+    runs = plan_runs(args.models, args.seeds, fixed=fixed, grids=grids)
     budget = Budget(
         dataset=args.dataset, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
         latent_dim=args.latent_dim, weighting_lr=args.weighting_lr, evaluation=args.evaluation,
     )  # fmt: skip
 
+    if args.list:
+        for run in select_shard(runs, *args.shard):
+            print(run.run_id)
+        return
     if args.tables_only:
         records = load_results(args.out, runs, budget.as_dict())
     else:

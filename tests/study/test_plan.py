@@ -12,8 +12,7 @@ def test_plan_expands_models_grid_and_seeds_in_order() -> None:
         ["vae", "beta-vae", "l-vae"],
         [0, 1],
         fixed={"beta-vae": {"beta": 16}},
-        grid={"bias_penalty": [0, 0.25]},
-        grid_models=["l-vae"],
+        grids={"l-vae": {"bias_penalty": [0, 0.25]}},
     )
     assert [r.label for r in runs] == [
         "vae",
@@ -61,7 +60,19 @@ def test_parsers_and_errors() -> None:
         parse_option("bias_penalty")
     with pytest.raises(ValueError, match="distinct"):
         plan_runs(["vae"], [0, 0])
-    with pytest.raises(ValueError, match="applies to no model"):
-        plan_runs(["vae"], [0], grid={"bias_penalty": [0]}, grid_models=["l-vae"])
+    with pytest.raises(ValueError, match="not in the sweep"):
+        plan_runs(["vae"], [0], grids={"l-vae": {"bias_penalty": [0]}})
     with pytest.raises(ValueError, match="not in the sweep"):
         plan_runs(["vae"], [0], fixed={"l-vae": {"bias_penalty": 0}})
+
+
+def test_two_grids_multiply_and_fixed_options_join() -> None:
+    runs = plan_runs(
+        ["beta-vae", "l-vae"],
+        [0],
+        fixed={"l-vae": {"uncertainty": "liebel"}},
+        grids={"beta-vae": {"beta": [4, 16]}, "l-vae": {"bias_penalty": [0, 1], "init": [0, 2]}},
+    )
+    assert [r.label for r in runs[:2]] == ["beta-vae[beta=4]", "beta-vae[beta=16]"]
+    assert len(runs) == 2 + 4
+    assert runs[-1].options_dict() == {"bias_penalty": 1, "init": 2, "uncertainty": "liebel"}

@@ -19,7 +19,7 @@ BUDGET = Budget(steps=3, batch_size=8, latent_dim=4, evaluation="smoke", recon_p
 
 @pytest.mark.slow
 def test_sweep_writes_results_and_resumes_without_rework(tmp_path: Path) -> None:
-    runs = plan_runs(["vae", "l-vae"], [0], grid={"bias_penalty": [0.1]}, grid_models=["l-vae"])
+    runs = plan_runs(["vae", "l-vae"], [0], grids={"l-vae": {"bias_penalty": [0.1]}})
     lines: list[str] = []
     # storage="render": batches rendered as drawn, so no run renders the whole grid first
     records = run_sweep(runs, BUDGET, tmp_path, log=lines.append, storage="render")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,8 +58,7 @@ def plan_runs(
     seeds: Sequence[int],
     *,
     fixed: Mapping[str, Mapping[str, Any]] | None = None,
-    grid: Mapping[str, Sequence[Any]] | None = None,
-    grid_models: Iterable[str] = (),
+    grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
 ) -> list[RunSpec]:
     """Expands a sweep into its runs, in a stable order (model, variant, seed).
 
@@ -68,32 +67,23 @@ def plan_runs(
         seeds: the seeds every variant runs with.
         fixed: per model, options every run of that model gets (e.g.
             ``{"beta-vae": {"beta": 16}}``).
-        grid: option name -> the values to sweep; applied, as a cartesian product, to the models
-            in ``grid_models`` only (the learned models, for an ablation).
-        grid_models: the models the grid applies to.
+        grids: per model, option name -> the values to sweep, as a cartesian product (e.g.
+            ``{"l-vae": {"bias_penalty": [0, 0.1, 0.25]}}``); each combination is one table row.
     """
     if not models:
         raise ValueError("a sweep needs at least one model")
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and non-empty, got {list(seeds)}")
-    fixed = fixed or {}
-    unknown = sorted(set(fixed) - set(models))
+    fixed, grids = fixed or {}, grids or {}
+    unknown = sorted((set(fixed) | set(grids)) - set(models))
     if unknown:
         raise ValueError(f"options given for models not in the sweep: {unknown}")
-    grid = grid or {}
-    targets = set(grid_models)
-    if grid and not targets & set(models):
-        raise ValueError(f"the grid {sorted(grid)} applies to no model of the sweep {list(models)}")
-    names = sorted(grid)
-    combos = [
-        dict(zip(names, values, strict=True))
-        for values in itertools.product(*(grid[n] for n in names))
-    ]
     runs: list[RunSpec] = []
     for model in models:
-        variants = combos if model in targets and grid else [{}]
-        for variant in variants:
-            options = {**fixed.get(model, {}), **variant}
+        grid = grids.get(model, {})
+        names = sorted(grid)
+        for values in itertools.product(*(grid[name] for name in names)):
+            options = {**fixed.get(model, {}), **dict(zip(names, values, strict=True))}
             for seed in seeds:
                 runs.append(RunSpec(model, int(seed), tuple(sorted(options.items()))))
     ids = [run.run_id for run in runs]
