@@ -7,7 +7,8 @@ metrics (--eval is ignored); the pictures show what the latents capture. The fil
 are decoded by DataLoader workers (--workers).
 
 Likelihood: "gaussian", the reference codes' sum of squared errors of sigmoid outputs, which
-1Konny's β-VAE, ControlVAE and DynamicVAE use for CelebA (research/baselines.md §0.2): photos
+1Konny's β-VAE, ControlVAE and DynamicVAE use for CelebA (``reconstruction_loss`` in
+github.com/1Konny/Beta-VAE ``solver.py``, copied by the other two): photos
 are not binary, and their β values and KL set points were tuned with it.
 
     python examples/train_celeba.py --preset paper --device cuda --workers 8

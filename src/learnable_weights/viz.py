@@ -12,7 +12,7 @@ the pieces are public too:
 * :func:`save_reconstructions` and :func:`save_training_curves`.
 
 The traversal sweeps one latent at a time over :data:`TRAVERSAL_VALUES` (−3…3 in steps of 2/3, the
-range and step of the baseline β-VAE codes, research/paper.md §7) with the
+range and step of ``viz_traverse`` in github.com/1Konny/Beta-VAE ``solver.py``) with the
 other latents held at the anchor image's posterior mean, and decodes to data space (the
 likelihood's mean). Rows are ordered by the latent's KL to the prior, largest first: dimensions
 the model switched off (KL ≈ 0) sink to the bottom.
@@ -73,7 +73,7 @@ __all__ = [
 ]
 
 #: Values each latent takes along a traversal: −3…3 in steps of 2/3 (the baseline β-VAE codes'
-#: range and step, research/paper.md §7), i.e. ±3 prior standard deviations.
+#: range and step, 1Konny/Beta-VAE ``solver.py``), i.e. ±3 prior standard deviations.
 TRAVERSAL_VALUES: tuple[float, ...] = tuple(float(v) for v in np.linspace(-3.0, 3.0, 10))
 
 #: Observations :func:`save_run_pictures` encodes to measure each latent's KL and, with factors,

@@ -2,8 +2,9 @@
 
 ``quick`` is a look at the whole pipeline that finishes on a 2-core CPU in about five minutes,
 evaluation included; ``paper`` is the reference setting of the baselines' dSprites runs and
-disentanglement_lib's study (research/baselines.md: latent 10, batch 64, Adam lr 1e-4, 300,000
-steps, the reference 64x64 networks).
+disentanglement_lib's study (latent 10, batch 64, Adam lr 1e-4, 300,000 steps: the
+``unsupervised_study_v1`` model configs of github.com/google-research/disentanglement_lib; the
+reference 64x64 networks of github.com/1Konny/Beta-VAE).
 """
 
 from __future__ import annotations
