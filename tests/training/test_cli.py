@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from pathlib import Path
 
@@ -163,3 +164,15 @@ def test_quick_evaluation_is_recorded(
         assert 0.0 <= metrics[name] <= 1.0, name
     lines = (out / "evaluations.jsonl").read_text().splitlines()
     assert json.loads(lines[0])["mig"] == metrics["mig"]
+
+
+def test_amp_runs_in_bfloat16_and_keeps_the_loss_terms_finite(
+    tmp_path: Path, dsprites_root: Path
+) -> None:
+    out = tmp_path / "run"
+    assert run_script("train_dsprites", *TINY, "--data-root", str(dsprites_root),
+                      "--out", str(out), "--eval", "none", "--amp", "--steps", "2") == 0  # fmt: skip
+    found = results(out)
+    assert found["config"]["amp"] is True
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["loss"]) and math.isfinite(r["kl"]) for r in records)

@@ -1,0 +1,40 @@
+"""The loop's options do what they say: bf16 autocast, evaluation cadence, the returned record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from helpers import procedural_batches, tiny_model
+
+from learnable_weights import LVAE
+from learnable_weights.training import TrainConfig, train
+
+
+@pytest.mark.parametrize(("amp", "dtype"), [(False, torch.float32), (True, torch.bfloat16)])
+def test_amp_runs_the_networks_in_bfloat16(amp: bool, dtype: torch.dtype) -> None:
+    model = tiny_model()
+    seen: list[torch.dtype] = []
+    model.encoder.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    result = train(model, procedural_batches(), TrainConfig(steps=2, batch_size=8, amp=amp),
+                   progress=False)  # fmt: skip
+    assert seen == [dtype, dtype]
+    assert all(isinstance(r["loss"], float) for r in result.history)
+
+
+def test_evaluator_runs_every_eval_every_steps_and_at_the_end() -> None:
+    calls: list[int] = []
+
+    def evaluator(model: LVAE, step: int) -> dict[str, Any]:
+        assert isinstance(model, LVAE)
+        calls.append(step)
+        return {"score": float(step)}
+
+    config = TrainConfig(steps=7, batch_size=8, eval_every=3, log_every=2)
+    result = train(tiny_model(), procedural_batches(), config, evaluator=evaluator,
+                   progress=False)  # fmt: skip
+    assert calls == [3, 6, 7]
+    assert result.evaluations == [{"step": s, "score": float(s)} for s in (3, 6, 7)]
+    assert [r["step"] for r in result.history] == [2, 4, 6, 7]
+    assert result.step == 7 and result.checkpoint is None
