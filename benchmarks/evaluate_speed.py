@@ -172,7 +172,10 @@ def main() -> None:
     totals = {}
     for label, result in results.items():
         exact = sum(result["full"].seconds.values())
-        totals[label] = (exact, exact - result["full"].seconds["dci"] + result["fast"].seconds["dci"])
+        totals[label] = (
+            exact,
+            exact - result["full"].seconds["dci"] + result["fast"].seconds["dci"],
+        )
     for index, mode in enumerate(("exact", "fast")):
         off, on = totals["uncached"][index], totals["cached"][index]
         print(f"{'total, DCI ' + mode:<24} {off:12.1f} {on:11.1f} {off / on:6.2f}x")

@@ -65,7 +65,7 @@ def test_a_short_batch_is_padded_with_cells_not_yet_encoded() -> None:
     cache.codes_of(_draw_factors(data, 10, 0))
     assert counting.calls == [64] and len(set(counting.rows)) == 64
     # The padding cells are cached: asking for them encodes nothing more.
-    padded = np.flatnonzero(cache._filled)  # noqa: SLF001
+    padded = np.flatnonzero(cache._filled)
     cache.codes_of(np.stack(np.unravel_index(padded, SIZES), axis=1))
     assert counting.calls == [64]
 
@@ -107,10 +107,10 @@ def test_only_a_declared_deterministic_dataset_is_cached() -> None:
     represent = linear_representation(mixing_matrix("identity"))
 
     class Undeclared:
-        factors_num_values = [2, 3]
+        factors_num_values = (2, 3)
 
     class Truthy:
-        factors_num_values = [2, 3]
+        factors_num_values = (2, 3)
         deterministic_observations = 1  # not True: not a declaration
 
     assert declares_deterministic_observations(FakeGroundTruth(deterministic=True))

@@ -34,8 +34,8 @@ from __future__ import annotations
 import abc
 import logging
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeGuard
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,6 +53,7 @@ __all__ = [
     "ROUND_OBSERVATIONS",
     "CodeCache",
     "CodeSource",
+    "DeterministicGroundTruthData",
     "DirectEncoding",
     "code_source",
     "declares_deterministic_observations",
@@ -71,15 +72,29 @@ ROUND_OBSERVATIONS = 16384
 _RENDER_OBSERVATIONS = 2048
 
 
-def declares_deterministic_observations(dataset: object) -> bool:
-    """Whether ``dataset`` says its observations are a fixed function of its factor classes.
+class DeterministicGroundTruthData(GroundTruthData, Protocol):
+    """A ground-truth dataset that declares its observations a fixed function of the factors.
 
-    That is ``dataset.deterministic_observations is True`` (a user's dataset without the
-    attribute keeps the direct path) and a ``factors_num_values`` to index the grid by. Such a
-    dataset promises: ``sample_observations_from_factors(f, rs)`` depends on ``f`` alone and
-    draws nothing from ``rs``; ``sample(n, rs)`` is ``sample_factors(n, rs)`` and their
-    observations; ``sample_observations(n, rs)`` is the latter part of ``sample(n, rs)``.
+    Such a dataset promises: ``sample_observations_from_factors(f, rs)`` depends on ``f`` alone
+    and draws nothing from ``rs``; ``sample(n, rs)`` draws ``sample_factors(n, rs)`` and returns
+    their observations; ``sample_observations(n, rs)`` is the latter part of ``sample(n, rs)``.
     """
+
+    #: ``True`` (exactly) to declare it.
+    @property
+    def deterministic_observations(self) -> bool: ...
+
+    #: Number of classes of each factor, which index the grid (mixed radix, last fastest).
+    @property
+    def factors_num_values(self) -> Sequence[int]: ...
+
+
+def declares_deterministic_observations(
+    dataset: object,
+) -> TypeGuard[DeterministicGroundTruthData]:
+    """Whether ``dataset`` says its observations are a fixed function of its factor classes:
+    ``dataset.deterministic_observations is True`` (a user's dataset without the attribute keeps
+    the direct path) and a ``factors_num_values`` to index the grid by."""
     return getattr(dataset, "deterministic_observations", False) is True and hasattr(
         dataset, "factors_num_values"
     )
@@ -120,7 +135,7 @@ class CodeCache:
         self.representation_fn = representation_fn
         self.batch_size = int(batch_size)
         self.max_bytes = int(max_bytes)
-        self.factor_sizes = tuple(int(size) for size in getattr(dataset, "factors_num_values"))
+        self.factor_sizes = tuple(int(size) for size in dataset.factors_num_values)
         self.grid_size = math.prod(self.factor_sizes)
         self.encoded = 0
         self._filled: NDArray[np.bool_] | None = np.zeros(self.grid_size, dtype=np.bool_)
@@ -188,9 +203,9 @@ class CodeCache:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _render(self, classes: NDArray[np.int64]) -> Any:
-        before = self._guard.get_state()
+        before: Any = self._guard.get_state()
         observations = self.dataset.sample_observations_from_factors(classes, self._guard)
-        after = self._guard.get_state()
+        after: Any = self._guard.get_state()
         if after[2:4] != before[2:4] or not np.array_equal(after[1], before[1]):
             raise RuntimeError(
                 f"{type(self.dataset).__name__} declares deterministic_observations = True but "

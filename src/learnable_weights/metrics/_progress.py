@@ -6,6 +6,7 @@ tqdm is optional (the ``examples`` extra installs it); without it, or with ``ena
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Protocol
 
 __all__ = ["ProgressBar", "progress_bar"]
@@ -38,7 +39,7 @@ def progress_bar(description: str, total: int, enabled: bool) -> ProgressBar:
     if not enabled:
         return _SilentBar()
     try:
-        from tqdm.auto import tqdm
+        tqdm = importlib.import_module("tqdm.auto").tqdm  # optional, untyped
     except ImportError:
         return _SilentBar()
     bar: ProgressBar = tqdm(
