@@ -279,7 +279,7 @@ def evaluate(
             seconds[name] = time.perf_counter() - start
             _LOG.info("%s done in %.1f s", name, seconds[name])
         if isinstance(codes, CodeCache):
-            _LOG.info("encoded %d distinct observations", codes.encoded)
+            _LOG.info("%d observations encoded (each at most once)", codes.encoded)
     versions = dict(installed_versions())
     versions["learnable-weights"] = _package_version()
     versions["python"] = platform.python_version()
