@@ -105,13 +105,20 @@ def test_every_metric_equals_the_reference_pipeline(deterministic: bool) -> None
                 assert ours.scores[name][key] == expected[name][key], (name, key)
 
 
-def _same_scores(first: Evaluation, second: Evaluation) -> None:
-    """Every scalar and every array of two evaluations equal, bit for bit."""
-    assert first.scalars() == second.scalars()
+def _same_scores(first: Evaluation, second: Evaluation, close: tuple[str, ...] = ()) -> None:
+    """Every score and array of two evaluations equal, bit for bit; those of the metrics named
+    in ``close`` to a relative 1e-6."""
+    assert first.scores.keys() == second.scores.keys()
     for name, result in first.scores.items():
+        assert result.keys() == second.scores[name].keys()
         for key, value in result.items():
-            if isinstance(value, np.ndarray):
-                assert np.array_equal(value, second.scores[name][key], equal_nan=True), (name, key)
+            other = second.scores[name][key]
+            if name in close:
+                np.testing.assert_allclose(value, other, rtol=1e-6, err_msg=f"{name}/{key}")
+            elif isinstance(value, np.ndarray):
+                assert np.array_equal(value, other, equal_nan=True), (name, key)
+            else:
+                assert value == other, (name, key)
 
 
 @pytest.mark.parametrize("kind", ["identity", "entangled", "collapsed"])
@@ -171,9 +178,13 @@ class _MeanOf(nn.Module):
 
 @pytest.mark.slow
 def test_cached_scores_equal_uncached_with_a_convolutional_encoder_on_procedural_dsprites() -> None:
-    """CPU convolutions may round differently for other batch sizes; here they do not move any
-    score (the cache encodes 64 per call; the uncached path 8 for BetaVAE, 4 for FactorVAE, 16
-    for the sets and 6 for their last chunks)."""
+    """The cache encodes 64 images per call; the uncached path 8 for BetaVAE, 4 for FactorVAE,
+    16 for the sets and 6 for their last chunks. CPU convolutions may round a code differently
+    for another batch size (bitwise equal in some runs, not in others: the kernel can depend on
+    the thread count and the buffers' alignment), so a continuous score can move in its last
+    digits: IRS by 1.1e-9 in one full-suite run, to a relative 1e-6 here. Every decision stays
+    the same: BetaVAE's and FactorVAE's accuracies, FactorVAE's votes (its argmin tie-breaking),
+    MIG's histogram, DCI's trees and SAP's thresholds give equal numbers."""
     torch.manual_seed(0)
     model = _MeanOf(ReferenceEncoder(1, latent_dim=10), 10)
     data = ProceduralDSprites()
@@ -193,7 +204,7 @@ def test_cached_scores_equal_uncached_with_a_convolutional_encoder_on_procedural
     arguments: dict[str, Any] = {"metrics": list(settings), "seed": SEED, "settings": settings}
     cached = evaluate(data, model, **arguments, progress=False)
     uncached = evaluate(data, model, **arguments, cache=False, progress=False)
-    _same_scores(cached, uncached)
+    _same_scores(cached, uncached, close=("irs",))
 
 
 @pytest.mark.reference

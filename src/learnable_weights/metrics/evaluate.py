@@ -235,8 +235,9 @@ def evaluate(
     Returns:
         :class:`Evaluation` with the scores, settings, seed and library versions.
 
-    At the study's sizes this is long on a CPU (many minutes with a 64x64 convolutional encoder;
-    docs/metrics/index.md gives a measured run): progress is logged at INFO level by the
+    At the study's sizes this is long on a CPU (minutes with a 64x64 convolutional encoder;
+    docs/metrics/index.md gives measured runs): each sampling metric shows a progress bar (see
+    ``progress``), each metric's start and end are logged at INFO level by the
     ``learnable_weights.metrics.evaluate`` logger (``logging.basicConfig(level=logging.INFO)``
     shows it), and :attr:`Evaluation.seconds` records each metric's time.
 
