@@ -192,6 +192,17 @@ def test_transform_applies_to_items_and_samples_but_not_raw_observations() -> No
     torch.testing.assert_close(data.observations_at([5]), expected_images(np.array([5])))
 
 
+def test_declares_deterministic_observations_unless_a_transform_is_set() -> None:
+    """The grid's observations are fixed and sampling them draws nothing, so the metrics may
+    encode each once; a transform may be random, so with one the dataset does not say so."""
+    data = StampedGrid()
+    assert data.deterministic_observations is True
+    random_state = np.random.RandomState(0)
+    data.sample_observations_from_factors(np.array([[1, 2, 3]]), random_state)
+    assert random_state.randint(2**31) == np.random.RandomState(0).randint(2**31)
+    assert StampedGrid(transform=lambda image: image).deterministic_observations is False
+
+
 def test_observations_at_passes_validated_int64_indices_to_the_subclass() -> None:
     data = StampedGrid()
     data.observations_at(np.array([3, 3, 0], dtype=np.int32))

@@ -24,6 +24,9 @@ class FakeGroundTruth:
     Observation ``(1, 2, 4)``: pixel ``k`` (``k < K``) holds ``factor_k / (size_k - 1)``; the other
     pixels hold ``noise * uniform(0, 1)`` drawn from the random state while rendering, so the
     tests also check that draws made by the dataset keep their place in the stream.
+    With ``deterministic=True`` they hold instead ``noise`` times a fixed pseudo-random number of
+    the factors (a texture per grid cell; nothing is drawn) and the dataset declares
+    ``deterministic_observations``, so the metrics may encode each observation once.
     Factors are drawn column by column, as disentanglement_lib's ``SplitDiscreteStateSpace``.
     """
 
@@ -32,11 +35,13 @@ class FakeGroundTruth:
         factor_sizes: tuple[int, ...] = FACTOR_SIZES,
         noise: float = 0.1,
         as_tensor: bool = False,
+        deterministic: bool = False,
     ) -> None:
         self.factors_num_values = list(factor_sizes)
         self.observation_shape = PIXELS
         self.noise = noise
         self.as_tensor = as_tensor
+        self.deterministic_observations = deterministic
 
     @property
     def num_factors(self) -> int:
@@ -50,7 +55,12 @@ class FakeGroundTruth:
         self, factors: NDArray[np.int64], random_state: np.random.RandomState
     ) -> Any:
         num = len(factors)
-        flat = self.noise * random_state.uniform(size=(num, int(np.prod(PIXELS))))
+        if self.deterministic_observations:
+            index = np.ravel_multi_index(tuple(np.asarray(factors).T), self.factors_num_values)
+            texture = (np.asarray(index)[:, None] * 0.6180339887 * np.arange(1, 9)) % 1.0
+            flat = self.noise * texture
+        else:
+            flat = self.noise * random_state.uniform(size=(num, int(np.prod(PIXELS))))
         scale = np.asarray(self.factors_num_values, dtype=np.float64) - 1.0
         flat[:, : self.num_factors] = factors / scale
         observations = flat.reshape(num, *PIXELS).astype(np.float32)

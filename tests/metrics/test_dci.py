@@ -116,6 +116,33 @@ def test_integer_seed_equals_reference_after_seeding_and_leaves_global_state() -
     assert before[2] == after[2]
 
 
+def test_parallel_fit_starts_the_factor_with_the_most_trees_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The threads take factors in decreasing tree count (5 classes: 500 trees, 4: 400, 3: 300),
+    so the longest fit never starts last; the scores are those of the sequential fit."""
+    started: list[int] = []
+    fit_one = dci_implementation._fit_one
+
+    def recording(make_model: Any, x_train: Any, y: Any, *rest: Any) -> Any:
+        started.append(len(np.unique(y)))
+        return fit_one(make_model, x_train, y, *rest)
+
+    monkeypatch.setattr(dci_implementation, "_fit_one", recording)
+    codes, factors, test_codes, test_factors = _dataset("entangled", seed=3)
+    parallel = dci(
+        codes, factors, test_codes=test_codes, test_factors=test_factors, random_state=5, n_jobs=2
+    )
+    assert set(started[:2]) == {5, 4} and started[2] == 3
+    started.clear()
+    sequential = dci(
+        codes, factors, test_codes=test_codes, test_factors=test_factors, random_state=5, n_jobs=1
+    )
+    assert started == [3, 4, 5]
+    assert _scores(parallel) == _scores(sequential)
+    assert np.array_equal(parallel["importance_matrix"], sequential["importance_matrix"])
+
+
 @pytest.mark.reference
 def test_parallel_fit_falls_back_to_sequential_when_the_draw_count_is_wrong(
     monkeypatch: pytest.MonkeyPatch,

@@ -130,6 +130,19 @@ class GroundTruthDataset(Dataset[tuple[torch.Tensor, torch.Tensor]], abc.ABC):
         """``(C, H, W)`` of one observation (before ``transform``)."""
         return self._observation_shape
 
+    @property
+    def deterministic_observations(self) -> bool:
+        """Whether each observation is a fixed function of its factor classes.
+
+        True when there is no ``transform`` (a transform may be random): every subclass stores or
+        renders one image per grid cell and draws nothing from the random state while sampling
+        observations. ``learnable_weights.metrics.evaluate`` then encodes each distinct
+        observation once. A subclass whose observations are random (noise, random colours)
+        must return False. To evaluate with a deterministic preprocessing at full speed, apply
+        it inside the representation function instead of as a ``transform``.
+        """
+        return self.transform is None
+
     def __len__(self) -> int:
         return self._num_observations
 

@@ -35,7 +35,10 @@ class GroundTruthData(Protocol):
     """disentanglement_lib's ground-truth dataset duck type (research/datasets.md §8).
 
     Factors are integer classes ``(n, K)``; observations ``(n, C, H, W)`` (numpy or torch).
-    Everything random is drawn from the given ``RandomState``.
+    Everything random is drawn from the given ``RandomState``. A dataset whose observations are
+    a fixed function of the factors may also declare ``deterministic_observations = True`` with
+    ``factors_num_values`` (:class:`learnable_weights.metrics._codes.DeterministicGroundTruthData`):
+    then the metrics encode each distinct observation once.
     """
 
     @property

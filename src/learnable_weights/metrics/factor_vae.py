@@ -22,7 +22,8 @@ unaffected.
 
 Same seed, same score: every draw happens in the reference's order, point by point
 (``sample_observations`` for the variances; then per point ``randint(K)``, ``sample_factors``,
-``sample_observations_from_factors``); only the encoder calls are batched, as in
+``sample_observations_from_factors``); only the encoder calls are batched, and for a dataset
+that declares ``deterministic_observations`` each distinct observation is encoded once, as in
 :mod:`learnable_weights.metrics.beta_vae`.
 """
 
@@ -34,13 +35,13 @@ from typing import Any, TypedDict
 import numpy as np
 from numpy.typing import NDArray
 
+from learnable_weights.metrics._codes import CodeCache, CodeSource, code_source
+from learnable_weights.metrics._progress import ProgressBar, progress_bar
 from learnable_weights.metrics._sampling import (
     GroundTruthData,
     check_count,
     check_dataset,
     check_random_state,
-    concatenate_observations,
-    encode,
 )
 from learnable_weights.metrics._versions import warn_if_untested_versions
 
@@ -73,6 +74,8 @@ def factor_vae_score(
     num_variance_estimate: int = 10000,
     prune_threshold: float = 0.05,
     encode_batch_size: int = 64,
+    cache: bool | CodeCache = True,
+    progress: bool = True,
 ) -> FactorVAEResult:
     """The FactorVAE score of a representation, with disentanglement_lib's study settings.
 
@@ -92,6 +95,11 @@ def factor_vae_score(
         encode_batch_size: observations per call of ``representation_fn`` (ours; the score does
             not depend on it). 64, the reference's own calls, suits a CPU (larger batches were
             no faster on a 2-core CPU); use thousands for an encoder on a GPU.
+        cache: encode each distinct observation once if the dataset declares
+            ``deterministic_observations`` (``True``, the default), never (``False``), or read
+            codes from a shared :class:`~learnable_weights.metrics.evaluate.CodeCache`. The
+            draws are the same either way.
+        progress: show a progress bar of the observations drawn (when tqdm is installed).
 
     Returns:
         :class:`FactorVAEResult`; chance is about ``1/K``.
@@ -127,10 +135,38 @@ def factor_vae_score(
         raise ValueError(f"prune_threshold must be a non-negative float, got {prune_threshold}")
     warn_if_untested_versions()
 
-    observations = dataset.sample_observations(num_variance_estimate, random_state)
-    global_variances = np.var(
-        encode(representation_fn, observations, encode_batch_size), axis=0, ddof=1
-    )
+    source = code_source(dataset, representation_fn, encode_batch_size, cache)
+    total = num_variance_estimate + (num_train + num_eval) * batch_size
+    bar = progress_bar("factor_vae", total, progress)
+    try:
+        return _score(
+            dataset,
+            source,
+            random_state,
+            batch_size,
+            (num_train, num_eval, num_variance_estimate),
+            prune_threshold,
+            bar,
+        )
+    finally:
+        bar.close()
+
+
+def _score(
+    dataset: GroundTruthData,
+    source: CodeSource,
+    random_state: np.random.RandomState,
+    batch_size: int,
+    sizes: tuple[int, int, int],
+    prune_threshold: float,
+    bar: ProgressBar,
+) -> FactorVAEResult:
+    """The score once the arguments are checked; ``sizes`` is ``(num_train, num_eval,
+    num_variance_estimate)``."""
+    num_train, num_eval, num_variance_estimate = sizes
+    source.add_observations(num_variance_estimate, random_state)
+    global_variances = np.var(source.codes(), axis=0, ddof=1)
+    bar.update(num_variance_estimate)
     active = np.sqrt(global_variances) >= prune_threshold
     num_factors = int(dataset.num_factors)
     if not active.any():
@@ -144,14 +180,7 @@ def factor_vae_score(
 
     def votes(num_points: int) -> NDArray[np.int64]:
         return _votes(
-            dataset,
-            representation_fn,
-            random_state,
-            batch_size,
-            num_points,
-            global_variances,
-            active,
-            encode_batch_size,
+            dataset, source, random_state, batch_size, num_points, global_variances, active, bar
         )
 
     train_votes = votes(num_train)
@@ -171,35 +200,35 @@ def factor_vae_score(
 
 def _votes(
     dataset: GroundTruthData,
-    representation_fn: Callable[[Any], Any],
+    source: CodeSource,
     random_state: np.random.RandomState,
     batch_size: int,
     num_points: int,
     global_variances: NDArray[Any],
     active: NDArray[np.bool_],
-    encode_batch_size: int,
+    bar: ProgressBar,
 ) -> NDArray[np.int64]:
     """Votes ``(K, D)`` of ``num_points`` points, drawn as the reference's
-    ``_generate_training_batch``; encodes ``max(1, encode_batch_size // batch_size)`` points per
-    round."""
+    ``_generate_training_batch``; collects ``max(1, source.round_observations // batch_size)``
+    points per round of codes."""
     votes = np.zeros((dataset.num_factors, global_variances.shape[0]), dtype=np.int64)
-    per_round = max(1, encode_batch_size // batch_size)
+    per_round = max(1, source.round_observations // batch_size)
     active_global = global_variances[active]
     for first in range(0, num_points, per_round):
         count = min(per_round, num_points - first)
         fixed = np.zeros(count, dtype=np.int64)
-        observations = []
         for offset in range(count):
             factor_index = random_state.randint(dataset.num_factors)
             factors = dataset.sample_factors(batch_size, random_state)
             factors[:, factor_index] = factors[0, factor_index]
-            observations.append(dataset.sample_observations_from_factors(factors, random_state))
+            source.add(factors, random_state)
             fixed[offset] = factor_index
-        codes = encode(representation_fn, concatenate_observations(observations), encode_batch_size)
+        codes = source.codes()
         for offset in range(count):
             block = codes[offset * batch_size : (offset + 1) * batch_size]
             # The reference's expressions on the same (batch_size, D) block and dtype.
             local_variances = np.var(block, axis=0, ddof=1)
             argmin = np.argmin(local_variances[active] / active_global)
             votes[fixed[offset], argmin] += 1
+        bar.update(count * batch_size)
     return votes
