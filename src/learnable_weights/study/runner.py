@@ -241,6 +241,8 @@ def run_sweep(
     log(f"{len(runs)} runs: {len(done)} already have result files, {len(pending)} to run")
     if jobs == 1:
         for index, run in enumerate(pending, 1):
+            if result_path(sweep_dir, run).is_file():  # finished meanwhile by another process
+                continue
             log(f"[{index}/{len(pending)}] {run.run_id}")
             run_one(run, budget, sweep_dir, device=device, progress=progress, storage=storage)
     elif pending:
@@ -255,6 +257,9 @@ def run_sweep(
 
 def _run_job(task: tuple[RunSpec, Budget, Path, str, Storage]) -> Path:
     run, budget, sweep_dir, device, storage = task
+    path = result_path(sweep_dir, run)
+    if path.is_file():  # finished meanwhile by another process
+        return path
     return run_one(run, budget, sweep_dir, device=device, storage=storage)
 
 
