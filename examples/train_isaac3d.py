@@ -4,9 +4,9 @@ Isaac3D (Nie et al., ICML 2020): 737,280 RGB images of a robot arm and an object
 read from --data-root or downloaded, and downsampled once to 64x64 for the reference networks.
 
 Likelihood: Bernoulli, the decoder disentanglement_lib uses for every ground-truth dataset; no
-reference code for this dataset calls for another. Pixels are not binary, so R carries the
-images' entropy as a constant; --likelihood gaussian (the reference codes' sum of squared
-errors) removes it.
+reference code for this dataset calls for another. Pixels are not binary, so the reported R
+includes the images' entropy, a constant; the learned weights see R minus it
+(docs/objective.md), so it does not move L-VAE's β.
 
     python examples/train_isaac3d.py --preset paper --device cuda
 """

@@ -6,8 +6,9 @@ shapes), toy, realistic or real (1,036,800 images each). The npz is read from --
 downloaded.
 
 Likelihood: Bernoulli, as the MPI3D authors trained their models with disentanglement_lib, so
-the metrics compare with theirs. Pixels are not binary, so R carries the images' entropy as a
-constant; --likelihood gaussian (the reference codes' sum of squared errors) removes it.
+the metrics compare with theirs. Pixels are not binary, so the reported R includes the images'
+entropy, a constant; the learned weights see R minus it (docs/objective.md), so it does not move
+L-VAE's β.
 
     python examples/train_mpi3d.py --variant toy --preset paper --device cuda
 """

@@ -4,9 +4,9 @@
 hue, scale, shape, orientation). ``3dshapes.h5`` is read from --data-root or downloaded.
 
 Likelihood: Bernoulli, as disentanglement_lib trained its 3D Shapes models (pixels in [0, 1]
-read as probabilities), so the metrics compare with that study's. Pixels are not binary, so R
-carries the images' entropy as a constant; --likelihood gaussian (the reference codes'
-sum of squared errors) removes it.
+read as probabilities), so the metrics compare with that study's. Pixels are not binary, so the
+reported R includes the images' entropy, a constant; the learned weights see R minus it
+(docs/objective.md), so it does not move L-VAE's β.
 
     python examples/train_shapes3d.py --preset paper --device cuda
 """
