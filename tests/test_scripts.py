@@ -160,3 +160,27 @@ def test_gpu_checks_run_only_the_named_steps(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert {path.stem for path in results.glob("*.txt")} == {"throughput", "train_paper", "summary"}
     assert "--preset paper --steps 2000" in (results / "train_paper.txt").read_text()
+
+
+def test_gpu_study_runs_the_sweep_then_the_tables(tmp_path: Path) -> None:
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    stub = fake_bin / "python-stub"
+    stub.write_text('#!/usr/bin/env bash\necho "stub: $*"; exit 0\n')
+    stub.chmod(0o755)
+    results = tmp_path / "results"
+    completed = subprocess.run(
+        ["bash", "benchmarks/gpu_study.sh", str(results)],
+        cwd=ROOT,
+        env={"PATH": f"{fake_bin}:/usr/bin:/bin", "PYTHON": str(stub), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    log = (results / "gpu_study.txt").read_text().splitlines()
+    assert len(log) == 2
+    assert "--device cuda --jobs 7" in log[0] and "--tables-only" not in log[0]
+    assert log[1].endswith("--tables-only")
+    assert f"--out {results}/claim-20000" in log[0] and f"--out {results}/claim-20000" in log[1]
