@@ -73,6 +73,17 @@ def test_summary_by_hand() -> None:
     assert summary.rank["vae"]["recon_loss"] == 1 and summary.rank["beta-vae"]["recon_loss"] == 2
 
 
+def test_descriptive_scores_are_not_ranked() -> None:
+    records = [
+        {"label": "vae", "scores": {"mig": 0.1, "kl": 25.0}},
+        {"label": "beta-vae", "scores": {"mig": 0.2, "kl": 13.0}},
+    ]
+    summary = summarize(records)
+    assert "kl" not in summary.rank["vae"] and summary.rank["beta-vae"]["mig"] == 1
+    assert "| `vae` | 1 | 25 ± 0 | 0.1 ± 0 (2) |" in to_markdown(summary)
+    assert "vae,kl,25.0,0.0,1,\n" in to_csv(summary)
+
+
 def test_markdown_and_csv_tables() -> None:
     summary = summarize(_records(), scores=["mig", "recon_loss"])
     table = to_markdown(summary)

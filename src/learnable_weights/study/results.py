@@ -24,6 +24,7 @@ from learnable_weights.study.plan import RunSpec
 
 __all__ = [
     "LOWER_IS_BETTER",
+    "UNRANKED",
     "BudgetMismatchError",
     "Summary",
     "load_results",
@@ -38,6 +39,10 @@ __all__ = [
 
 LOWER_IS_BETTER = frozenset({"recon_bce", "recon_sse", "recon_loss", "wall_time_s"})
 """Scores for which a smaller value ranks higher; every other score ranks larger-is-better."""
+
+
+UNRANKED = frozenset({"kl", "beta"})
+"""Descriptive scores (how much KL a model kept, the β it ended with): shown, never ranked."""
 
 
 class BudgetMismatchError(ValueError):
@@ -139,7 +144,8 @@ class Summary:
         scores: the columns.
         mean, std, count: ``label -> score -> value``; ``std`` is the sample standard deviation
             (0 for one seed); ``count`` the number of seeds with that score.
-        rank: ``label -> score -> rank`` of the mean (1 is best; ties share the better rank).
+        rank: ``label -> score -> rank`` of the mean (1 is best; ties share the better rank);
+            the descriptive scores of `UNRANKED` have none.
     """
 
     labels: tuple[str, ...]
@@ -180,7 +186,7 @@ def summarize(records: Sequence[Mapping[str, Any]], scores: Sequence[str] | None
                 )
                 mean[label][key], std[label][key] = average, spread
     rank: dict[str, dict[str, int]] = {label: {} for label in labels}
-    for key in scores:
+    for key in (k for k in scores if k not in UNRANKED):
         present = [label for label in labels if key in mean[label]]
         sign = 1.0 if key in LOWER_IS_BETTER else -1.0
         ordered = sorted(sign * mean[label][key] for label in present)
@@ -190,7 +196,8 @@ def summarize(records: Sequence[Mapping[str, Any]], scores: Sequence[str] | None
 
 
 def to_markdown(summary: Summary, digits: int = 3) -> str:
-    """A markdown table: one row per label, ``mean ± std (rank)`` per score, and the seed count."""
+    """A markdown table: one row per label, ``mean ± std (rank)`` per score (no rank for the
+    descriptive scores), and the seed count."""
     header = ["model", "seeds", *summary.scores]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label in summary.labels:
@@ -201,7 +208,9 @@ def to_markdown(summary: Summary, digits: int = 3) -> str:
                 cells.append("–")
                 continue
             mean, std = summary.mean[label][key], summary.std[label][key]
-            cells.append(f"{mean:.{digits}g} ± {std:.{digits}g} ({summary.rank[label][key]})")
+            rank = summary.rank[label].get(key)
+            suffix = "" if rank is None else f" ({rank})"
+            cells.append(f"{mean:.{digits}g} ± {std:.{digits}g}{suffix}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -221,7 +230,7 @@ def to_csv(summary: Summary) -> str:
                         repr(summary.mean[label][key]),
                         repr(summary.std[label][key]),
                         summary.count[label][key],
-                        summary.rank[label][key],
+                        summary.rank[label].get(key, ""),
                     ]
                 )
     return buffer.getvalue()
