@@ -27,31 +27,46 @@ def test_script_parses(script: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def _run_with_python_stub(
+    tmp_path: Path, script: str, stub_body: str, timeout: int = 60, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Runs ``bash <script> <tmp_path>/results`` with ``$PYTHON`` a bash stand-in whose body is
+    ``stub_body``, so that no step does real work."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    stub = fake_bin / "python-stub"
+    stub.write_text("#!/usr/bin/env bash\n" + stub_body)
+    stub.chmod(0o755)
+    return subprocess.run(
+        ["bash", script, str(tmp_path / "results")],
+        cwd=ROOT,
+        env={
+            "PATH": f"{fake_bin}:/usr/bin:/bin",
+            "PYTHON": str(stub),
+            "HOME": str(tmp_path),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 @pytest.mark.slow
 def test_gpu_checks_report_each_step_and_fail_without_a_gpu(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: the script's own run is the check")
-    fake_bin = tmp_path / "bin"
-    fake_bin.mkdir()
     # Stand-ins that fail at once, so that no step does real work here.
-    stub = fake_bin / "python-stub"
-    stub.write_text(
-        "#!/usr/bin/env bash\n"
+    completed = _run_with_python_stub(
+        tmp_path,
+        "benchmarks/gpu_checks.sh",
         'if [[ "$*" == *"-m pytest"* ]]; then exec ' + sys.executable + ' "$@"; fi\n'
-        'echo "stub: $*"; exit 3\n'
-    )
-    stub.chmod(0o755)
-    results = tmp_path / "results"
-    completed = subprocess.run(
-        ["bash", "benchmarks/gpu_checks.sh", str(results)],
-        cwd=ROOT,
-        env={"PATH": f"{fake_bin}:/usr/bin:/bin", "PYTHON": str(stub), "HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
+        'echo "stub: $*"; exit 3\n',
         timeout=300,
-        check=False,
     )
+    results = tmp_path / "results"
     assert completed.returncode != 0
     logs = {path.stem for path in results.glob("*.txt")}
     steps = {"environment", "cuda_tests", "step_overhead", "procedural_render", "metric_speed",
@@ -137,47 +152,23 @@ def test_installing_the_reference_leaves_pip_nothing_to_report(tmp_path: Path) -
 
 
 def test_gpu_checks_run_only_the_named_steps(tmp_path: Path) -> None:
-    fake_bin = tmp_path / "bin"
-    fake_bin.mkdir()
-    stub = fake_bin / "python-stub"
-    stub.write_text('#!/usr/bin/env bash\necho "stub: $*"; exit 0\n')
-    stub.chmod(0o755)
-    results = tmp_path / "results"
-    completed = subprocess.run(
-        ["bash", "benchmarks/gpu_checks.sh", str(results)],
-        cwd=ROOT,
-        env={
-            "PATH": f"{fake_bin}:/usr/bin:/bin",
-            "PYTHON": str(stub),
-            "HOME": str(tmp_path),
-            "GPU_CHECKS_ONLY": "throughput train_paper",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    completed = _run_with_python_stub(
+        tmp_path,
+        "benchmarks/gpu_checks.sh",
+        'echo "stub: $*"; exit 0\n',
+        GPU_CHECKS_ONLY="throughput train_paper",
     )
+    results = tmp_path / "results"
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert {path.stem for path in results.glob("*.txt")} == {"throughput", "train_paper", "summary"}
     assert "--preset paper --steps 2000" in (results / "train_paper.txt").read_text()
 
 
 def test_gpu_study_runs_the_sweep_then_the_tables(tmp_path: Path) -> None:
-    fake_bin = tmp_path / "bin"
-    fake_bin.mkdir()
-    stub = fake_bin / "python-stub"
-    stub.write_text('#!/usr/bin/env bash\necho "stub: $*"; exit 0\n')
-    stub.chmod(0o755)
-    results = tmp_path / "results"
-    completed = subprocess.run(
-        ["bash", "benchmarks/gpu_study.sh", str(results)],
-        cwd=ROOT,
-        env={"PATH": f"{fake_bin}:/usr/bin:/bin", "PYTHON": str(stub), "HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    completed = _run_with_python_stub(
+        tmp_path, "benchmarks/gpu_study.sh", 'echo "stub: $*"; exit 0\n'
     )
+    results = tmp_path / "results"
     assert completed.returncode == 0, completed.stdout + completed.stderr
     log = (results / "gpu_study.txt").read_text().splitlines()
     assert len(log) == 2
