@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from learnable_weights import models
 from learnable_weights.study import (
@@ -37,13 +38,14 @@ from learnable_weights.study import (
     parse_shard,
     plan_runs,
     run_sweep,
+    scores_at_step,
     select_shard,
     summarize,
     to_csv,
     to_markdown,
 )
 from learnable_weights.study.figures import plot_beta_trajectories
-from learnable_weights.study.results import write_text_atomic
+from learnable_weights.study.results import Summary, write_text_atomic
 
 DEFAULT_MODELS = (
     "l-vae",
@@ -86,6 +88,9 @@ def main() -> None:
     parser.add_argument("--latent-dim", type=int, default=10)
     parser.add_argument("--weighting-lr", type=float, default=None)
     parser.add_argument("--evaluation", default="pilot", choices=sorted(EVALUATIONS))
+    parser.add_argument("--eval-steps", nargs="+", type=int, default=[], metavar="STEP",
+                        help="earlier steps at which each run is also scored; tables "
+                        "results-step<STEP>.md/.csv")  # fmt: skip
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--storage", default="auto", choices=("auto", "uint8", "packed", "render"),
                         help="how the batch sampler holds the data (speed only)")  # fmt: skip
@@ -115,6 +120,7 @@ def main() -> None:
     budget = Budget(
         dataset=args.dataset, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
         latent_dim=args.latent_dim, weighting_lr=args.weighting_lr, evaluation=args.evaluation,
+        eval_steps=tuple(args.eval_steps),
     )  # fmt: skip
 
     if args.list:
@@ -134,17 +140,29 @@ def main() -> None:
     if not ordered:
         print("no result files yet")
         return
-    summary = summarize(
-        ordered, scores=[s for s in TABLE_SCORES if any(s in r["scores"] for r in ordered)]
-    )
-    header = f"{len(ordered)} of {len(runs)} runs; budget: {budget.as_dict()}\n\n"
-    write_text_atomic(args.out / "results.md", header + to_markdown(summary))
-    write_text_atomic(args.out / "results.csv", to_csv(summary))
+    for step in budget.eval_steps:
+        at_step = scores_at_step(ordered, step)
+        if at_step:
+            name = f"results-step{step}"
+            header = f"{len(at_step)} of {len(runs)} runs, scored at step {step}; "
+            _write_tables(at_step, args.out, name, header)
+    summary = _write_tables(ordered, args.out, "results", f"{len(ordered)} of {len(runs)} runs; ")
     plot_beta_trajectories(ordered, args.out / "beta.png")
     print(to_markdown(summary))
     print(
         f"tables: {args.out / 'results.md'}, {args.out / 'results.csv'}; figure: {args.out / 'beta.png'}"
     )
+
+
+def _write_tables(records: list[dict[str, Any]], out: Path, name: str, header: str) -> Summary:
+    summary = summarize(
+        records, scores=[s for s in TABLE_SCORES if any(s in r["scores"] for r in records)]
+    )
+    budget = records[0]["budget"]
+    text = f"{header}budget: {budget}\n\n"
+    write_text_atomic(out / f"{name}.md", text + to_markdown(summary))
+    write_text_atomic(out / f"{name}.csv", to_csv(summary))
+    return summary
 
 
 if __name__ == "__main__":

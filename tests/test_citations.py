@@ -14,26 +14,6 @@ NOTES = re.compile(
     r"(?<![\w-])research/|research notes|\b(?:paper|baselines|metrics|datasets|anchors)"
     r"\.md\s*§"
 )
-# Files that still cite the notes, being reworked in parallel for issue 9 (item 13): remove each
-# entry once its citations point at public sources.
-PENDING = {
-    "docs/metrics/index.md",
-    "src/learnable_weights/metrics/_sampling.py",
-    "src/learnable_weights/metrics/_versions.py",
-    "src/learnable_weights/metrics/beta_vae.py",
-    "src/learnable_weights/metrics/dci.py",
-    "src/learnable_weights/metrics/discretize.py",
-    "src/learnable_weights/metrics/evaluate.py",
-    "src/learnable_weights/metrics/factor_vae.py",
-    "src/learnable_weights/metrics/irs.py",
-    "src/learnable_weights/metrics/mig.py",
-    "src/learnable_weights/metrics/modularity.py",
-    "src/learnable_weights/metrics/sap.py",
-    "tests/metrics/reference.py",
-    "tests/metrics/test_beta_vae.py",
-    "tests/metrics/test_dci.py",
-    "tests/metrics/test_factor_vae.py",
-}
 
 
 def _tracked_text_files() -> list[str]:
@@ -56,4 +36,4 @@ def test_no_file_cites_the_research_notes() -> None:
         for name in _tracked_text_files()
         if NOTES.search((ROOT / name).read_text(encoding="utf-8", errors="replace"))
     }
-    assert citing <= PENDING, sorted(citing - PENDING)
+    assert not citing, sorted(citing)

@@ -2,12 +2,13 @@
 
 disentanglement_lib's metric modules (``disentanglement_lib.evaluation.metrics.{utils, mig, dci,
 sap_score, modularity_explicitness, irs, factor_vae, beta_vae, unsupervised_metrics}``) import only
-numpy, scipy, scikit-learn, six, ``absl.logging`` and ``gin.tf``; the package ``__init__`` files on
-that path are empty, so no TensorFlow is loaded (research/metrics.md §14). The PyPI package pins
-TensorFlow 1.14, so it is installed with ``pip install --no-deps "disentanglement-lib==1.5"``
-(plus ``absl-py`` and ``six``), and this module supplies a small stand-in for ``gin`` while the
-metric modules are imported. Nothing of disentanglement_lib is copied here: its installed code is
-the oracle.
+numpy, scipy, scikit-learn, six, ``absl.logging`` and ``gin.tf``, and in the package layout of
+``google-research/disentanglement_lib`` (as in the 1.5 wheel) the ``__init__.py`` files of
+``disentanglement_lib``, ``evaluation`` and ``evaluation/metrics`` hold only the licence header,
+so importing them loads no TensorFlow. The PyPI package pins TensorFlow 1.14, so it is installed
+with ``pip install --no-deps "disentanglement-lib==1.5"`` (plus ``absl-py`` and ``six``), and this
+module supplies a small stand-in for ``gin`` while the metric modules are imported. Nothing of
+disentanglement_lib is copied here: its installed code is the oracle.
 
 Use from a test module (pytest runs with ``--import-mode=importlib``, which makes
 ``tests.metrics`` importable)::

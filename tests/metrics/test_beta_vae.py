@@ -50,7 +50,8 @@ def test_equals_reference_for_the_same_seed(kind: str, encode_batch_size: int) -
 
 @pytest.mark.reference
 def test_constant_code_scores_chance_as_the_reference() -> None:
-    """All features are 0, so the classifier predicts one factor: about 1/K (metrics.md §12.2)."""
+    """All features are 0, so the classifier has nothing to separate the classes by and predicts
+    one factor for every point; the factor is uniform over K, so the accuracy is about 1/K."""
     data = FakeGroundTruth()
     represent = linear_representation(mixing_matrix("constant"))
     expected, _ = _reference_beta_vae(data, represent, 0, **SIZES)

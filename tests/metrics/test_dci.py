@@ -162,7 +162,7 @@ def test_parallel_fit_falls_back_to_sequential_when_the_draw_count_is_wrong(
 
 def test_constant_code_scores_zero_and_majority_accuracy() -> None:
     """No tree can split a constant code: R = 0, P uniform, D = C = 0 up to rounding, and each
-    booster predicts its majority class (metrics.md §12.2)."""
+    booster keeps its initial class-prior prediction, i.e. its majority class."""
     codes, factors, test_codes, test_factors = _dataset("constant")
     result = dci(codes, factors, test_codes=test_codes, test_factors=test_factors, random_state=0)
     assert np.all(result["importance_matrix"] == 0.0)

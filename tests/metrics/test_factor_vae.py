@@ -65,7 +65,9 @@ def test_collapsed_dimension_is_pruned_and_counted() -> None:
 @pytest.mark.reference
 def test_unpruned_constant_dimension_follows_the_reference_nan_argmin() -> None:
     """With threshold 0 (the code default), a zero-variance code gives 0/0 = NaN, which wins
-    every argmin in numpy; the score then follows the reference (metrics.md §3)."""
+    every argmin in numpy (``np.argmin`` returns the first NaN); the score then follows the
+    reference (disentanglement_lib's ``evaluation/metrics/factor_vae.py``, ``_prune_dims`` and
+    ``_generate_training_sample``)."""
     data = FakeGroundTruth()
     represent = linear_representation(mixing_matrix("collapsed"))
     expected, _ = _reference_factor_vae(data, represent, 2, threshold=0.0)

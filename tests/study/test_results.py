@@ -14,6 +14,7 @@ from learnable_weights.study import (
     load_results,
     plan_runs,
     result_path,
+    scores_at_step,
     summarize,
     to_csv,
     to_markdown,
@@ -82,6 +83,20 @@ def test_descriptive_scores_are_not_ranked() -> None:
     assert "kl" not in summary.rank["vae"] and summary.rank["beta-vae"]["mig"] == 1
     assert "| `vae` | 1 | 25 ± 0 | 0.1 ± 0 (2) |" in to_markdown(summary)
     assert "vae,kl,25.0,0.0,1,\n" in to_csv(summary)
+
+
+def test_scores_at_step_takes_each_runs_milestone_or_final_scores() -> None:
+    budget = {"steps": 16000}
+    scored = {"label": "vae", "budget": budget, "scores": {"mig": 0.3},
+              "milestones": [{"step": 8000, "scores": {"mig": 0.1}}]}  # fmt: skip
+    unscored = {"label": "beta-vae", "budget": budget, "scores": {"mig": 0.4}}
+    assert [r["scores"] for r in scores_at_step([scored, unscored], 8000)] == [{"mig": 0.1}]
+    assert [r["scores"] for r in scores_at_step([scored, unscored], 16000)] == [
+        {"mig": 0.3},
+        {"mig": 0.4},
+    ]
+    assert scores_at_step([scored], 4000) == []
+    assert scored["scores"] == {"mig": 0.3}  # the records are not changed
 
 
 def test_markdown_and_csv_tables() -> None:

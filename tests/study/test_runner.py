@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -10,7 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from learnable_weights.study import Budget, plan_runs, result_path, run_sweep
+from learnable_weights.study import (
+    Budget,
+    RunSpec,
+    plan_runs,
+    result_path,
+    run_sweep,
+    scores_at_step,
+)
 from learnable_weights.study import runner as runner_module
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +44,43 @@ def test_sweep_writes_results_and_resumes_without_rework(tmp_path: Path) -> None
     run_sweep(runs, BUDGET, tmp_path, log=lines.append)
     assert lines == ["2 runs: 2 already have result files, 0 to run"]
     assert [result_path(tmp_path, r).stat().st_mtime_ns for r in runs] == modified
+
+
+@pytest.mark.slow
+def test_a_runs_scores_at_an_eval_step_are_those_of_a_run_of_that_budget(tmp_path: Path) -> None:
+    """The claim that lets one sweep measure several budgets: nothing in training depends on the
+    total step count, so scoring at step 2 of a 4-step run equals a 2-step run, bit for bit."""
+    runs = plan_runs(["l-vae"], [0])
+    long = dataclasses.replace(BUDGET, steps=4, eval_steps=(2,))
+    short = dataclasses.replace(BUDGET, steps=2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_sweep(runs, long, tmp_path / "long", log=lambda _: None, storage="render")
+        run_sweep(runs, short, tmp_path / "short", log=lambda _: None, storage="render")
+    finally:
+        torch.set_num_threads(threads)
+    long_record = json.loads(result_path(tmp_path / "long", runs[0]).read_text())
+    short_record = json.loads(result_path(tmp_path / "short", runs[0]).read_text())
+    assert [m["step"] for m in long_record["milestones"]] == [2]
+    assert long_record["milestones"][0]["scores"] == short_record["scores"]
+    assert long_record["scores"] != short_record["scores"]
+    assert "milestones" not in short_record and "eval_steps" not in short_record["budget"]
+    (at_two,) = scores_at_step([long_record], 2)
+    assert at_two["scores"] == short_record["scores"]
+
+
+def test_pending_runs_start_seed_by_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[str] = []
+
+    def fake_run_one(run: RunSpec, *args: object, **kwargs: object) -> Path:
+        started.append(run.run_id)
+        return tmp_path
+
+    monkeypatch.setattr(runner_module, "run_one", fake_run_one)
+    runs = plan_runs(["vae", "beta-vae"], [3, 1])
+    run_sweep(runs, BUDGET, tmp_path, log=lambda _: None)
+    assert started == ["vae__seed3", "beta-vae__seed3", "vae__seed1", "beta-vae__seed1"]
 
 
 def test_reconstruction_errors_by_hand() -> None:
@@ -67,6 +112,9 @@ def test_reconstruction_errors_by_hand() -> None:
 def test_budget_and_script_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown evaluation"):
         Budget(evaluation="everything")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="eval_steps"):
+        Budget(steps=10, eval_steps=(5, 10))
+    assert Budget(steps=10, eval_steps=(8, 2, 8)).eval_steps == (2, 8)
     with pytest.raises(ValueError, match="jobs"):
         run_sweep([], BUDGET, tmp_path, jobs=0)
     result = subprocess.run(
@@ -85,7 +133,7 @@ def test_compare_models_script_makes_tables_and_figure(tmp_path: Path) -> None:
     command = [
         sys.executable, "examples/compare_models.py", "--out", str(tmp_path),
         "--models", "vae", "beta-vae", "--seeds", "0", "--steps", "2", "--batch-size", "8",
-        "--latent-dim", "3", "--evaluation", "smoke", "--storage", "render",
+        "--latent-dim", "3", "--evaluation", "smoke", "--storage", "render", "--eval-steps", "1",
     ]  # fmt: skip
     result = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
@@ -95,6 +143,7 @@ def test_compare_models_script_makes_tables_and_figure(tmp_path: Path) -> None:
     assert "| `vae` | 1 |" in table and "| `beta-vae` | 1 |" in table
     assert (tmp_path / "results.csv").read_text().startswith("label,score,mean,std,seeds,rank")
     assert (tmp_path / "beta.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "2 of 2 runs, scored at step 1" in (tmp_path / "results-step1.md").read_text()
     tables_only = subprocess.run(
         [*command, "--tables-only"], cwd=ROOT, capture_output=True, text=True, timeout=120
     )

@@ -38,3 +38,16 @@ def test_evaluator_runs_every_eval_every_steps_and_at_the_end() -> None:
     assert result.evaluations == [{"step": s, "score": float(s)} for s in (3, 6, 7)]
     assert [r["step"] for r in result.history] == [2, 4, 6, 7]
     assert result.step == 7 and result.checkpoint is None
+
+
+def test_evaluator_also_runs_at_each_step_of_eval_at() -> None:
+    calls: list[int] = []
+
+    def evaluator(model: LVAE, step: int) -> dict[str, Any]:
+        calls.append(step)
+        return {}
+
+    config = TrainConfig(steps=7, batch_size=8, eval_every=4, eval_at=[2, 5, 9], log_every=7)
+    train(tiny_model(), procedural_batches(), config, evaluator=evaluator, progress=False)
+    assert config.eval_at == (2, 5, 9)
+    assert calls == [2, 4, 5, 7]  # 9 lies beyond the run

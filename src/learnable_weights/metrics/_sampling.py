@@ -3,8 +3,8 @@
 :func:`~learnable_weights.metrics.beta_vae.beta_vae_score`,
 :func:`~learnable_weights.metrics.factor_vae.factor_vae_score` and
 :func:`~learnable_weights.metrics.evaluate.evaluate` draw observations from a ground-truth dataset
-(disentanglement_lib's ``GroundTruthData``; research/datasets.md §8) and encode them with a
-representation function; this module holds what they share.
+(disentanglement_lib's ``GroundTruthData``, ``data/ground_truth/ground_truth_data.py``) and
+encode them with a representation function; this module holds what they share.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ Representation = Callable[[Any], Any]
 
 @runtime_checkable
 class GroundTruthData(Protocol):
-    """disentanglement_lib's ground-truth dataset duck type (research/datasets.md §8).
+    """disentanglement_lib's ground-truth dataset duck type (``GroundTruthData`` in
+    ``data/ground_truth/ground_truth_data.py``).
 
     Factors are integer classes ``(n, K)``; observations ``(n, C, H, W)`` (numpy or torch).
     Everything random is drawn from the given ``RandomState``. A dataset whose observations are

@@ -1,7 +1,7 @@
 """The numpy and scikit-learn versions on which parity with disentanglement_lib was proven.
 
-Two things the metric values depend on have changed across releases (research/metrics.md §1.3,
-§10): numpy's histogram-edge arithmetic (numpy 2 computes the edges in the codes' dtype) and
+Two things the metric values depend on have changed across releases: numpy's histogram-edge
+arithmetic (numpy 2's ``histogram_bin_edges`` computes the edges in the codes' dtype) and
 scikit-learn's estimator defaults and solvers (``LogisticRegression``, ``LinearSVC``,
 ``GradientBoostingClassifier.feature_importances_``, ``mutual_info_score``). The metrics pass every
 estimator setting explicitly, but the solvers themselves can still change, so a metric warns once

@@ -1,10 +1,10 @@
 """The BetaVAE score (Higgins et al., ICLR 2017; "Z-diff" in Zaidi et al. 2020's review).
 
-As disentanglement_lib 1.5 computes it (``evaluation/metrics/beta_vae.py``; research/metrics.md
-§2). Each point is made from ``batch_size`` pairs of observations that share the value of one
-factor ``k`` (drawn uniformly); its feature is ``mean_over_pairs |z1 - z2|`` ``(D,)`` and its
-label is ``k``. A logistic regression is fitted on ``num_train`` points and scored on
-``num_eval`` fresh ones; the score is that held-out accuracy (``eval_accuracy``).
+As disentanglement_lib 1.5 computes it (``evaluation/metrics/beta_vae.py``,
+``compute_beta_vae_sklearn``). Each point is made from ``batch_size`` pairs of observations that
+share the value of one factor ``k`` (drawn uniformly); its feature is ``mean_over_pairs |z1 - z2|``
+``(D,)`` and its label is ``k``. A logistic regression is fitted on ``num_train`` points and
+scored on ``num_eval`` fresh ones; the score is that held-out accuracy (``eval_accuracy``).
 
 Same seed, same score as disentanglement_lib: the factors, the fixed factor and the observations
 are drawn from ``random_state`` point by point in the reference's order (``randint(K)``, then

@@ -1,6 +1,6 @@
 """DCI: disentanglement, completeness and informativeness (Eastwood & Williams, ICLR 2018).
 
-As disentanglement_lib 1.5 computes it (``evaluation/metrics/dci.py``; research/metrics.md §5):
+As disentanglement_lib 1.5 computes it (``evaluation/metrics/dci.py``, ``_compute_dci``):
 
 1. For each factor ``j``, a classifier predicts the factor's class from the codes; the absolute
    feature importances form column ``j`` of the importance matrix ``R`` ``(D, K)``, and its train

@@ -4,7 +4,8 @@ References:
     disentanglement_lib 1.5, ``evaluation/metrics/utils.py``: ``_histogram_discretize`` (each
     code dimension ``x`` becomes ``np.digitize(x, np.histogram(x, num_bins)[1][:-1])``),
     ``discrete_mutual_info`` and ``discrete_entropy`` (scikit-learn's ``mutual_info_score`` for
-    every code x factor pair, natural log). research/metrics.md §1.3 describes the semantics.
+    every code x factor pair, natural log); the binning is that of ``numpy.histogram``'s edges
+    and ``numpy.digitize`` (``right=False``).
 
 Here the edges of all dimensions come from one ``numpy.linspace`` call with array endpoints,
 which performs the same element-wise arithmetic, in the same dtype, as ``numpy.histogram`` does

@@ -1,10 +1,10 @@
 """``evaluate``: disentanglement_lib's evaluation pipeline for one representation, in one call.
 
 For each chosen metric, as disentanglement_lib's ``evaluation/evaluate.py`` with the configs of
-its unsupervised study (``config/unsupervised_study_v1/metric_configs``; research/metrics.md §1.4,
-§15): a fresh ``numpy.random.RandomState(seed)``; for the array-level metrics a training set (and
-then a test set) sampled as ``utils.generate_batch_factor_code`` does (``dataset.sample`` in chunks
-of 16 points); then the metric with the study's settings. IRS uses its sample config
+its unsupervised study (``config/unsupervised_study_v1/metric_configs``): a fresh
+``numpy.random.RandomState(seed)``; for the array-level metrics a training set (and then a test
+set) sampled as ``utils.generate_batch_factor_code`` does (``dataset.sample`` in chunks of 16
+points); then the metric with the study's settings. IRS uses its sample config
 (``config/sample/irs/irs.gin``), which the study does not include.
 
 What we do differently (the draws and the metric arithmetic are the reference's):

@@ -1,7 +1,7 @@
 """The FactorVAE score (Kim & Mnih, ICML 2018; "Z-min Variance" in Zaidi et al. 2020's review).
 
-As disentanglement_lib 1.5 computes it (``evaluation/metrics/factor_vae.py``; research/metrics.md
-§3), with the unsupervised study's settings (``factor_vae_metric.gin``):
+As disentanglement_lib 1.5 computes it (``evaluation/metrics/factor_vae.py``,
+``compute_factor_vae``), with the unsupervised study's settings (``factor_vae_metric.gin``):
 
 1. Global variances ``(D,)``: ``np.var(codes, ddof=1)`` over ``num_variance_estimate`` random
    observations. Dimensions whose standard deviation is below ``prune_threshold`` are inactive;

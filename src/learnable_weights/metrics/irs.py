@@ -1,7 +1,7 @@
 """Interventional Robustness Score (Suter, Miladinovic, Schölkopf and Bauer 2019, "Robustly
 Disentangled Causal Mechanisms: Validating Deep Representations for Interventional Robustness"),
 as computed by disentanglement_lib 1.5 (``evaluation/metrics/irs.py``, ``compute_irs`` and
-``scalable_disentanglement_score``; research/metrics.md §8)."""
+``scalable_disentanglement_score``)."""
 
 from __future__ import annotations
 
@@ -219,7 +219,7 @@ def _scores(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """``IRS_matrix`` ``(L, K)`` and ``max_deviations`` ``(L,)`` for ``(N, K)`` factor classes,
     the ``(L, N)`` C-contiguous active codes and their ``(N, L)`` C-contiguous copy ``rows``, in
-    the codes' dtype where the reference computes in it (research/metrics.md §8,
+    the codes' dtype where the reference computes in it (disentanglement_lib's
     ``scalable_disentanglement_score``)."""
     latents = active_codes.T  # the reference's (N, L) view, whose layout fixes float orders
     mean = latents.mean(axis=0)

@@ -1,6 +1,6 @@
 """Mutual Information Gap (Chen, Li, Grosse and Duvenaud 2018, "Isolating Sources of
 Disentanglement in VAEs"), as computed by disentanglement_lib 1.5 (``evaluation/metrics/mig.py``,
-``_compute_mig``; research/metrics.md §4)."""
+``_compute_mig``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Modularity and explicitness (Ridgeway and Mozer 2018, "Learning Deep Disentangled Embeddings
 With the F-Statistic Loss"), as computed by disentanglement_lib 1.5
-(``evaluation/metrics/modularity_explicitness.py``; research/metrics.md §7)."""
+(``evaluation/metrics/modularity_explicitness.py``, ``modularity`` and
+``explicitness_per_factor``)."""
 
 from __future__ import annotations
 

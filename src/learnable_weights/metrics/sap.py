@@ -1,7 +1,6 @@
 """Separated Attribute Predictability (Kumar, Sattigeri and Balakrishnan 2018, "Variational
 Inference of Disentangled Latent Concepts from Unlabeled Observations"), as computed by
-disentanglement_lib 1.5 (``evaluation/metrics/sap_score.py``, ``_compute_sap``; research/metrics.md
-§6)."""
+disentanglement_lib 1.5 (``evaluation/metrics/sap_score.py``, ``_compute_sap``)."""
 
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ __all__ = [
     "Summary",
     "load_results",
     "result_path",
+    "scores_at_step",
     "summarize",
     "to_csv",
     "to_markdown",
@@ -132,6 +133,21 @@ def load_results(
                 "runs of one budget: give this sweep another --out, or delete the file"
             )
         found[run.run_id] = record
+    return found
+
+
+def scores_at_step(records: Sequence[Mapping[str, Any]], step: int) -> list[dict[str, Any]]:
+    """The records as they stood at ``step``: each one's ``scores`` replaced by those of its
+    milestone at ``step`` (see `learnable_weights.study.Budget.eval_steps`); records without one
+    are left out. A record's final step (``budget["steps"]``) gives its own scores."""
+    found: list[dict[str, Any]] = []
+    for record in records:
+        if int(record["budget"]["steps"]) == step:
+            found.append(dict(record))
+            continue
+        for milestone in record.get("milestones", ()):
+            if int(milestone["step"]) == step:
+                found.append({**record, "scores": dict(milestone["scores"])})
     return found
 
 

@@ -9,6 +9,7 @@ a finished run is never redone, because its result file exists.
 from __future__ import annotations
 
 import dataclasses
+import math
 import multiprocessing
 import os
 import platform
@@ -99,6 +100,9 @@ class Budget:
         evaluation: a name of `EVALUATIONS`.
         recon_points: images (drawn with seed 0) on which the reconstruction errors are measured.
         eval_seed: the metrics' seed (disentanglement_lib's ``evaluation.random_seed``).
+        eval_steps: earlier steps at which each run is also scored, the same way. Training has
+            no schedule that depends on ``steps``, so a run's scores at step ``s`` are those of a
+            run with a budget of ``s`` steps: one sweep measures several budgets.
     """
 
     dataset: str = "procedural-dsprites"
@@ -111,8 +115,14 @@ class Budget:
     recon_points: int = 5000
     eval_seed: int = 0
     dataset_options: Mapping[str, Any] = field(default_factory=dict)
+    eval_steps: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "eval_steps", tuple(sorted(set(self.eval_steps))))
+        if any(not 0 < step < self.steps for step in self.eval_steps):
+            raise ValueError(
+                f"eval_steps must lie between 0 and steps ({self.steps}), got {self.eval_steps}"
+            )
         if self.evaluation not in EVALUATIONS:
             raise ValueError(
                 f"unknown evaluation {self.evaluation!r}; choose one of {sorted(EVALUATIONS)}"
@@ -124,6 +134,9 @@ class Budget:
         """JSON-ready values (stored in every result file and compared on resume)."""
         values = dataclasses.asdict(self)
         values["dataset_options"] = dict(self.dataset_options)
+        values["eval_steps"] = list(self.eval_steps)
+        if not self.eval_steps:  # as files written before the field was added hold it
+            del values["eval_steps"]
         return values
 
 
@@ -140,12 +153,11 @@ def run_one(
 
     Scores: each metric's headline (``mig``, ``dci``, ``factor_vae``, ...), ``recon_bce`` and
     ``recon_sse`` (`reconstruction_errors`), and the last logged ``kl`` and ``beta`` (mean β for
-    mdL-VAE). The file also holds the β, KL and reconstruction trajectory of the run.
+    mdL-VAE). The file also holds the β, KL and reconstruction trajectory of the run, and with
+    ``budget.eval_steps`` the same scores at each of those steps (``milestones``).
     ``storage`` is the batch sampler's (`learnable_weights.data.DeviceBatchSampler`); it changes
     the speed, not the batches.
     """
-    from learnable_weights.metrics import evaluate  # the "metrics" extra
-
     started = time.perf_counter()
     device = torch.device(device)
     dataset = data.load(budget.dataset, **budget.dataset_options)
@@ -160,44 +172,50 @@ def run_one(
     channels = int(dataset.observation_shape[0])
     encoder, decoder = reference_networks(channels, budget.latent_dim)
     model = models.build(run.model, encoder, decoder, latent_dim=budget.latent_dim, **options)
+    # Logs and checkpoints fall on every scored step, so each has its β and KL and is kept.
     config = TrainConfig(
         steps=budget.steps,
         batch_size=budget.batch_size,
         lr=budget.lr,
         weighting_lr=weighting_lr,
         seed=run.seed,
-        log_every=max(1, budget.steps // 100),
-        checkpoint_every=max(1, budget.steps // 4),
+        log_every=math.gcd(max(1, budget.steps // 100), *budget.eval_steps),
+        checkpoint_every=math.gcd(max(1, budget.steps // 4), *budget.eval_steps),
         keep_checkpoints=1,
+        eval_at=budget.eval_steps,
     )
     run_dir = result_path(sweep_dir, run).parent
     resume = latest_checkpoint(run_dir / "checkpoints") is not None
     batches = SamplerBatches(
         dataset, budget.batch_size, device=device, seed=run.seed, storage=storage
     )
-    trained = train(model, batches, config, out_dir=run_dir, resume=resume, progress=progress)
-    model = trained.model.eval()
-    evaluation = evaluate(
-        dataset,
-        model,
-        metrics=tuple(EVALUATIONS[budget.evaluation]),
-        seed=budget.eval_seed,
-        device=device,
-        settings=EVALUATIONS[budget.evaluation],
+
+    def score(model: LVAE, step: int) -> dict[str, Any]:
+        return {"scores": _evaluate(model, dataset, budget, device)}
+
+    trained = train(
+        model, batches, config, out_dir=run_dir, resume=resume, evaluator=score, progress=progress
     )
-    errors = reconstruction_errors(model, dataset, budget.recon_points, device)
-    last = trained.history[-1]
-    scores = {
-        **evaluation.headline(),
-        **errors,
-        "kl": float(last["kl"]),
-        "beta": float(np.mean(last["beta"])),
-    }
+    by_step = {int(e["step"]): e["scores"] for e in trained.evaluations if "scores" in e}
+    if budget.steps not in by_step:  # a checkpoint written before the final evaluation
+        by_step[budget.steps] = _evaluate(trained.model, dataset, budget, device)
+    logged = {int(record["step"]): record for record in trained.history}
+
+    def with_state(step: int) -> dict[str, float]:
+        record = logged[step]
+        return {
+            **by_step[step],
+            "kl": float(record["kl"]),
+            "beta": float(np.mean(record["beta"])),
+        }
+
+    scores = with_state(budget.steps)
     trajectory = [
         {key: record[key] for key in ("step", "beta", "kl", "recon_loss") if key in record}
         for record in trained.history
     ]
     extra = {
+        "milestones": [{"step": step, "scores": with_state(step)} for step in budget.eval_steps],
         "trajectory": trajectory,
         "wall_time_s": time.perf_counter() - started,
         "step_time_s": trained.step_time_s,
@@ -207,6 +225,8 @@ def run_one(
         "versions": {"learnable_weights": __version__, "torch": torch.__version__},
         "dataset_source": getattr(dataset, "source", None),
     }
+    if not budget.eval_steps:
+        del extra["milestones"]
     return write_result(sweep_dir, run, budget.as_dict(), scores, extra)
 
 
@@ -237,7 +257,11 @@ def run_sweep(
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     done = load_results(sweep_dir, runs, budget.as_dict())
-    pending = [run for run in runs if run.run_id not in done]
+    # Seed by seed, so that a sweep stopped early has every variant at its first seeds.
+    seed_order = {seed: index for index, seed in enumerate(dict.fromkeys(r.seed for r in runs))}
+    pending = sorted(
+        (run for run in runs if run.run_id not in done), key=lambda run: seed_order[run.seed]
+    )
     log(f"{len(runs)} runs: {len(done)} already have result files, {len(pending)} to run")
     if jobs == 1:
         for index, run in enumerate(pending, 1):
@@ -261,6 +285,27 @@ def _run_job(task: tuple[RunSpec, Budget, Path, str, Storage]) -> Path:
     if path.is_file():  # finished meanwhile by another process
         return path
     return run_one(run, budget, sweep_dir, device=device, storage=storage)
+
+
+def _evaluate(model: LVAE, dataset: Any, budget: Budget, device: torch.device) -> dict[str, float]:
+    """The budget's metrics (headlines) and `reconstruction_errors` of ``model``, in eval mode."""
+    from learnable_weights.metrics import evaluate  # the "metrics" extra
+
+    training = model.training
+    model.eval()
+    try:
+        evaluation = evaluate(
+            dataset,
+            model,
+            metrics=tuple(EVALUATIONS[budget.evaluation]),
+            seed=budget.eval_seed,
+            device=device,
+            settings=EVALUATIONS[budget.evaluation],
+        )
+        errors = reconstruction_errors(model, dataset, budget.recon_points, device)
+    finally:
+        model.train(training)
+    return {**evaluation.headline(), **errors}
 
 
 @torch.no_grad()

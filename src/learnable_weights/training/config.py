@@ -38,6 +38,8 @@ class TrainConfig:
         checkpoint_every: steps between checkpoints (0: only the final one).
         keep_checkpoints: how many of the most recent checkpoints are kept.
         eval_every: steps between evaluations (0: only at the end, if an evaluation is given).
+        eval_at: further steps at which to evaluate (e.g. ``(8000, 16000)`` of a 32,000-step
+            run, for scores against the budget from one run).
     """
 
     steps: int
@@ -53,6 +55,7 @@ class TrainConfig:
     checkpoint_every: int = 5000
     keep_checkpoints: int = 3
     eval_every: int = 0
+    eval_at: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "keep_checkpoints"):
@@ -63,6 +66,10 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        object.__setattr__(self, "eval_at", tuple(self.eval_at))  # a list is accepted too
+        for value in self.eval_at:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"eval_at holds steps, positive integers; got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
         if self.weighting_lr is not None and not self.weighting_lr > 0:
@@ -74,6 +81,7 @@ class TrainConfig:
         """The settings as JSON-ready values."""
         values = dataclasses.asdict(self)
         values["betas"] = list(self.betas)
+        values["eval_at"] = list(self.eval_at)
         return values
 
 

@@ -5,7 +5,7 @@ and takes an Adam step over `learnable_weights.parameter_groups` (so the learned
 weight decay). Around the steps the loop keeps running sums on the device and reads them back
 every ``log_every`` steps (`learnable_weights.training.logs`), writes checkpoints every
 ``checkpoint_every`` steps and at the end (`learnable_weights.training.checkpoint`), and calls an
-evaluation every ``eval_every`` steps and at the end.
+evaluation every ``eval_every`` steps, at the steps of ``eval_at`` and at the end.
 
 A checkpoint holds everything a step depends on: the model (with its weighting's parameters and
 its controllers' buffers), the optimizer, and, per rank, the batch source's state, every random
@@ -109,7 +109,8 @@ def train(
         resume: ``True`` continues from the latest checkpoint in ``out_dir/checkpoints``, a path
             from that checkpoint; ``False`` starts afresh (seeding torch, numpy and ``random``
             with ``config.seed`` plus the rank).
-        evaluator: called every ``config.eval_every`` steps and at the end, on rank 0.
+        evaluator: called every ``config.eval_every`` steps, at each step of ``config.eval_at``
+            and at the end, on rank 0.
         context: the data-parallel context (`DistributedContext.from_environment`); default one
             process.
         progress: show a progress bar (rank 0 only).
@@ -176,7 +177,9 @@ def train(
                 bar.show(record)
                 window_start, window_steps = time.perf_counter(), 0
             if evaluator is not None and (
-                last or (config.eval_every and step % config.eval_every == 0)
+                last
+                or (config.eval_every and step % config.eval_every == 0)
+                or step in config.eval_at
             ):
                 pause_start = time.perf_counter()
                 if context.is_main:
