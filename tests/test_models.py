@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from learnable_weights import LVAE, LearnableWeightedLoss, likelihoods, models
+from learnable_weights import LVAE, LearnableWeightedLoss, SimplexWeightedLoss, likelihoods, models
 from learnable_weights.likelihoods import CalibratedGaussianLikelihood
 from learnable_weights.weighting import (
     CapacityAnnealing,
@@ -118,6 +118,34 @@ def test_options_and_likelihood_override() -> None:
     assert model.likelihood.name == "gaussian"
     lvae = models.build("l-vae", *_networks(), latent_dim=D, bias_penalty=0.1)
     assert isinstance(lvae.weighting, LearnedWeighting) and lvae.weighting.loss.bias_penalty == 0.1
+
+
+@pytest.mark.parametrize("name", ["l-vae", "mdl-vae"])
+def test_learned_models_take_the_simplex_parameterization_and_term_scales(name: str) -> None:
+    model = models.build(
+        name, *_networks(), latent_dim=D, parameterization="simplex", bias_penalty=2.0,
+        recon_scale=0.5, kl_scale=0.25,
+    )  # fmt: skip
+    weighting = model.weighting
+    assert isinstance(weighting, LearnedWeighting)
+    assert isinstance(weighting.loss, SimplexWeightedLoss) and weighting.loss.bias_penalty == 2.0
+    assert (weighting.recon_scale, weighting.kl_scale) == (0.5, 0.25)
+    out = model(_data())
+    assert torch.allclose(out.beta, torch.full_like(out.beta, 0.5))  # equal weights × 0.25 / 0.5
+    out.loss.backward()
+    assert weighting.loss.log_variances.grad is not None
+
+
+def test_learned_model_option_errors() -> None:
+    with pytest.raises(ValueError, match="unknown parameterization 'softmax'"):
+        models.build("l-vae", *_networks(), latent_dim=D, parameterization="softmax")
+    with pytest.raises(
+        ValueError, match=r"'simplex' parameterization takes no option \['uncertainty'\]"
+    ):
+        models.build("l-vae", *_networks(), latent_dim=D, parameterization="simplex",
+                     uncertainty="liebel")  # fmt: skip
+    with pytest.raises(ValueError, match="kl_scale must be a finite number > 0"):
+        models.build("l-vae", *_networks(), latent_dim=D, kl_scale=0.0)
 
 
 def test_annealed_vae_run_script_setting() -> None:

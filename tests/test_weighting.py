@@ -323,3 +323,24 @@ def test_constructor_errors() -> None:
         DynamicVAEWeighting(window=100, ramp_steps=200)
     with pytest.raises(ValueError, match="capacity_steps"):
         CapacityAnnealing(capacity_steps=0)
+
+
+def test_learned_weighting_scales_the_terms_it_shows_the_weights_and_reports_in_nats() -> None:
+    """The weights see recon·recon_scale and KL·kl_scale; what is reported (and what the network's
+    gradient is) is the multiplier of the summed terms."""
+    loss = LearnableWeightedLoss(names=("recon", "kl"), init_log_variances=[0.4, -0.3])
+    reference = LearnableWeightedLoss(names=("recon", "kl"), init_log_variances=[0.4, -0.3])
+    weighting = LearnedWeighting(loss, recon_scale=1 / 4096, kl_scale=0.1)
+    recon = torch.tensor(900.0, requires_grad=True)
+    kl_per_dim = torch.tensor([3.0, 5.0, 2.0], requires_grad=True)
+    objective = weighting(recon, kl_per_dim)
+    expected = reference(recon.detach() / 4096, kl_per_dim.detach().sum() * 0.1)
+    assert objective.loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    objective.loss.backward()
+    assert recon.grad is not None and kl_per_dim.grad is not None
+    assert recon.grad.item() == pytest.approx(objective.recon_weight.item(), rel=1e-6)
+    assert kl_per_dim.grad.tolist() == pytest.approx([objective.kl_weight.item()] * 3, rel=1e-6)
+    kendall_beta = math.exp(0.4 - (-0.3))  # w_K / w_R of the loss itself
+    assert weighting.beta.item() == pytest.approx(kendall_beta * 0.1 * 4096, rel=1e-6)
+    assert objective.beta.item() == pytest.approx(weighting.beta.item(), rel=1e-6)
+    assert "recon_scale=0.000244141, kl_scale=0.1" in repr(weighting)

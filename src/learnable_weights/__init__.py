@@ -1,6 +1,7 @@
 """learnable-weights: learnable loss-term weights for PyTorch (L-VAE, arXiv 2507.02619).
 
-Public names: `LearnableWeightedLoss` (any multi-term loss), `LVAE` (any encoder/decoder),
+Public names: `LearnableWeightedLoss` (any multi-term loss), `SimplexWeightedLoss` (its weights on
+the simplex), `LVAE` (any encoder/decoder),
 `VAEOutput`, `parameter_groups`, `NonFiniteLossError`, `NegativeLossTermError`; submodules
 `models` (the baselines), `likelihoods`, `weighting`, `optim`, `nets`, `data` and `metrics`.
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from learnable_weights import models
     from learnable_weights._finite import NegativeLossTermError, NonFiniteLossError
     from learnable_weights.optim import parameter_groups
+    from learnable_weights.simplex_weighted_loss import SimplexWeightedLoss
     from learnable_weights.vae import LVAE, VAEOutput
     from learnable_weights.weighted_loss import LearnableWeightedLoss
 
@@ -27,6 +29,7 @@ __all__ = [
     "LearnableWeightedLoss",
     "NegativeLossTermError",
     "NonFiniteLossError",
+    "SimplexWeightedLoss",
     "VAEOutput",
     "__version__",
     "models",
@@ -37,6 +40,7 @@ _HOME_OF = {
     "LVAE": "learnable_weights.vae",
     "VAEOutput": "learnable_weights.vae",
     "LearnableWeightedLoss": "learnable_weights.weighted_loss",
+    "SimplexWeightedLoss": "learnable_weights.simplex_weighted_loss",
     "parameter_groups": "learnable_weights.optim",
     "NonFiniteLossError": "learnable_weights._finite",
     "NegativeLossTermError": "learnable_weights._finite",

@@ -27,6 +27,10 @@ name              objective                                        defaults
 ``mdl-vae``       learned weights over (R, KL per dimension)       provisional anti-bias default
 ================  ===============================================  ===========================
 
+The learned models take the options of `LearnableWeightedLoss` (``bias_penalty=0.1``, ...),
+``parameterization="simplex"`` for weights on the simplex (`SimplexWeightedLoss`, with its own
+options), and ``recon_scale``/``kl_scale`` (`learnable_weights.weighting.LearnedWeighting`).
+
 Every model but ``sigma-vae`` defaults to the ``"bernoulli"`` likelihood. The learned models
 (``l-vae``, ``mdl-vae``) refuse the σ-VAE likelihoods, which can be negative (`LVAE` says why).
 """
@@ -41,6 +45,7 @@ from typing import Any
 from torch import nn
 
 from learnable_weights.likelihoods import Likelihood
+from learnable_weights.simplex_weighted_loss import SimplexWeightedLoss
 from learnable_weights.vae import LVAE
 from learnable_weights.weighted_loss import LearnableWeightedLoss
 from learnable_weights.weighting import (
@@ -52,7 +57,7 @@ from learnable_weights.weighting import (
     Weighting,
 )
 
-__all__ = ["ANNEALED_VAE_RUN_SCRIPT", "available", "build"]
+__all__ = ["ANNEALED_VAE_RUN_SCRIPT", "PARAMETERIZATIONS", "available", "build"]
 
 ANNEALED_VAE_RUN_SCRIPT: dict[str, Any] = {
     "gamma": 100.0,
@@ -85,13 +90,47 @@ def _fixed(default_beta: float, likelihood: str = "bernoulli") -> _Spec:
     return _Spec(make, frozenset({"beta"}), likelihood)
 
 
-def _learned(per_dimension: bool) -> _Spec:
-    def make(latent_dim: int, **options: Any) -> Weighting:
-        sizes = (1, latent_dim) if per_dimension else (1, 1)
-        loss = LearnableWeightedLoss(names=("recon", "kl"), group_sizes=sizes, **options)
-        return LearnedWeighting(loss)
+PARAMETERIZATIONS: dict[str, type[LearnableWeightedLoss]] = {
+    "log-variance": LearnableWeightedLoss,
+    "simplex": SimplexWeightedLoss,
+}
+"""The learned models' ``parameterization`` option: the class of their learned weights."""
 
-    options = _keyword_names(LearnableWeightedLoss, "num_terms", "names", "group_sizes")
+
+def _learned(per_dimension: bool) -> _Spec:
+    def make(
+        latent_dim: int,
+        *,
+        parameterization: str = "log-variance",
+        recon_scale: float = 1.0,
+        kl_scale: float = 1.0,
+        **options: Any,
+    ) -> Weighting:
+        if parameterization not in PARAMETERIZATIONS:
+            raise ValueError(
+                f"unknown parameterization {parameterization!r}; choose one of "
+                f"{sorted(PARAMETERIZATIONS)}"
+            )
+        cls = PARAMETERIZATIONS[parameterization]
+        accepted = _keyword_names(cls, "num_terms", "names", "group_sizes")
+        foreign = sorted(set(options) - accepted)
+        if foreign:
+            raise ValueError(
+                f"the {parameterization!r} parameterization takes no option {foreign}; it takes "
+                f"{sorted(accepted | {'parameterization', 'recon_scale', 'kl_scale'})}"
+            )
+        sizes = (1, latent_dim) if per_dimension else (1, 1)
+        loss = cls(names=("recon", "kl"), group_sizes=sizes, **options)
+        return LearnedWeighting(loss, recon_scale=recon_scale, kl_scale=kl_scale)
+
+    options = frozenset(
+        {"parameterization", "recon_scale", "kl_scale"}.union(
+            *(
+                _keyword_names(c, "num_terms", "names", "group_sizes")
+                for c in PARAMETERIZATIONS.values()
+            )
+        )
+    )
     return _Spec(make, options, "bernoulli")
 
 

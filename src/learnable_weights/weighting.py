@@ -416,10 +416,27 @@ class LearnedWeighting(Weighting):
 
     With ``group_sizes=(1, 1)`` the KL is one term (L-VAE); with ``(1, D)`` each latent
     dimension's KL has its own weight (mdL-VAE).
+
+    Args:
+        loss: the learned weights (a `LearnableWeightedLoss` or a subclass such as
+            `learnable_weights.SimplexWeightedLoss`).
+        recon_scale: the reconstruction term is multiplied by this before ``loss`` sees it.
+        kl_scale: likewise for the KL term(s). The scales change what the learned weights settle
+            on, not the units of what is reported: ``.weights``, ``.beta`` and the returned
+            `WeightedObjective` give the multipliers of the summed terms (nats), the scales
+            included. ``recon_scale=1/(C·H·W)`` and ``kl_scale=1/D`` show the weights
+            per-element means (Kendall's β follows the terms' ratio, so the scale convention moves
+            it); the default, 1 and 1, shows them the sums.
     """
 
-    def __init__(self, loss: LearnableWeightedLoss) -> None:
+    def __init__(
+        self, loss: LearnableWeightedLoss, *, recon_scale: float = 1.0, kl_scale: float = 1.0
+    ) -> None:
         super().__init__()
+        for name, value in (("recon_scale", recon_scale), ("kl_scale", kl_scale)):
+            if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        self.recon_scale, self.kl_scale = float(recon_scale), float(kl_scale)
         if len(loss.names) != 2 or loss.group_sizes[0] != 1:
             raise ValueError(
                 "LearnedWeighting needs a LearnableWeightedLoss with two terms (reconstruction, "
@@ -433,12 +450,14 @@ class LearnedWeighting(Weighting):
     @property
     def beta(self) -> Tensor:
         """``()`` or ``(D,)``: the learned KL weight(s) over the reconstruction weight."""
-        return self.loss.beta
+        return self.loss.beta * (self.kl_scale / self.recon_scale)
 
     @property
     def weights(self) -> Tensor:
-        """``(1 + K,)`` the learned weights ½·e^(−s): reconstruction, then KL."""
-        return self.loss.weights
+        """``(1 + K,)`` the multipliers of the summed terms: reconstruction, then KL (the loss's
+        weights, ½·e^(−s) for `LearnableWeightedLoss`, times the term scales)."""
+        weights = self.loss.weights
+        return torch.cat([weights[:1] * self.recon_scale, weights[1:] * self.kl_scale])
 
     @property
     def per_dimension(self) -> bool:
@@ -453,12 +472,17 @@ class LearnedWeighting(Weighting):
                 "dimensions; build it with group_sizes=(1, latent_dim)"
             )
         kl = kl_per_dim if size > 1 else kl_per_dim.sum()
-        loss = self.loss(recon, kl)
-        weights = self.loss.weights
+        loss = self.loss(recon * self.recon_scale, kl * self.kl_scale)
+        weights = self.weights
         breakdown = self.loss.last
         extras = {} if breakdown is None else {"regularizer": breakdown.regularizer}
         kl_weight = weights[1:] if size > 1 else weights[1]
         return WeightedObjective(loss, weights[0], kl_weight, extras)
+
+    def extra_repr(self) -> str:
+        if self.recon_scale == 1.0 and self.kl_scale == 1.0:
+            return ""
+        return f"recon_scale={self.recon_scale:g}, kl_scale={self.kl_scale:g}"
 
 
 def _check_bounds(beta_min: float, beta_max: float | None) -> None:
