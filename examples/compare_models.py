@@ -5,13 +5,21 @@ on another day or machine, redoes nothing), then writes the tables and the β fi
 the result files in ``--out``:
 
 - ``results.md`` and ``results.csv``: mean ± std over seeds of each score, and each model's rank;
-- ``beta.png``: the β each model applied over training (mean over seeds).
+- ``beta.png``: the β each model applied over training (mean over seeds);
+- with ``--eval-steps``, ``results-step<STEP>.md``/``.csv``: the same scores at earlier steps.
+
+``--table NAME`` writes ``NAME.md``, ``NAME.csv``, ``NAME-beta.png`` (``NAME-step<STEP>.md``)
+instead, so that several tables share one sweep folder and reuse each other's runs (a run is
+identified by its model, options and seed).
 
     # the comparison: L-VAE against the paper's baselines, 3 seeds
     python examples/compare_models.py --out studies/claim-dsprites --seeds 0 1 2
     # an ablation table: one command, the learned model over a grid of its options
-    python examples/compare_models.py --out studies/ablation-lambda --models l-vae vae \\
-        --grid bias_penalty=0,0.1,0.25,0.5,1
+    python examples/compare_models.py --out studies/ablation --models l-vae vae \\
+        --grid bias_penalty=0,0.1,0.25,0.5,1 --table lambda
+    # rows no grid expresses: forms of one model side by side
+    python examples/compare_models.py --out studies/ablation --models vae --table forms \\
+        --variant l-vae uncertainty=liebel --variant l-vae parameterization=simplex bias_penalty=2
     # the pilot: does the budget tell β-VAE (β = 4, 16) from the VAE?
     python examples/compare_models.py --out studies/pilot --models vae beta-vae \\
         --grid beta-vae:beta=4,16
@@ -26,6 +34,7 @@ Every run of one ``--out`` must share the budget (``--dataset --steps --lr --bat
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +106,10 @@ def main() -> None:
     parser.add_argument("--shard", type=_shard, default=(1, 1), metavar="I/N")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once on the device")
     parser.add_argument("--tables-only", action="store_true", help="no training: tables from files")
+    parser.add_argument("--variant", action="append", nargs="+", default=[],
+                        metavar="MODEL [NAME=VALUE ...]",
+                        help="one more row: a model with its options (repeatable)")  # fmt: skip
+    parser.add_argument("--table", default="results", help="the tables' and figure's file stem")
     parser.add_argument("--list", action="store_true", help="print this shard's runs and exit")
     args = parser.parse_args()
 
@@ -116,7 +129,23 @@ def main() -> None:
             parser.error(f"--grid {text!r}: no model of --models to apply it to")
         for target in targets:
             grids.setdefault(target, {})[name] = values
-    runs = plan_runs(args.models, args.seeds, fixed=fixed, grids=grids)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", args.table):
+        parser.error(f"--table {args.table!r}: a file stem of letters, digits, '_', '.', '-'")
+    variants: list[tuple[str, dict[str, object]]] = []
+    for model, *settings in args.variant:
+        if model not in models.available():
+            parser.error(f"--variant {model!r}: not a model; choose from {models.available()}")
+        options: dict[str, object] = {}
+        for text in settings:
+            name, values = parse_option(text)
+            if len(values) != 1:
+                parser.error(f"--variant {model} {text!r}: give one value (grids: --grid)")
+            options[name] = values[0]
+        variants.append((model, options))
+    try:
+        runs = plan_runs(args.models, args.seeds, fixed=fixed, grids=grids, variants=variants)
+    except ValueError as error:
+        parser.error(str(error))
     budget = Budget(
         dataset=args.dataset, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
         latent_dim=args.latent_dim, weighting_lr=args.weighting_lr, evaluation=args.evaluation,
@@ -140,18 +169,17 @@ def main() -> None:
     if not ordered:
         print("no result files yet")
         return
+    stem = args.table
     for step in budget.eval_steps:
         at_step = scores_at_step(ordered, step)
         if at_step:
-            name = f"results-step{step}"
             header = f"{len(at_step)} of {len(runs)} runs, scored at step {step}; "
-            _write_tables(at_step, args.out, name, header)
-    summary = _write_tables(ordered, args.out, "results", f"{len(ordered)} of {len(runs)} runs; ")
-    plot_beta_trajectories(ordered, args.out / "beta.png")
+            _write_tables(at_step, args.out, f"{stem}-step{step}", header)
+    summary = _write_tables(ordered, args.out, stem, f"{len(ordered)} of {len(runs)} runs; ")
+    figure = args.out / ("beta.png" if stem == "results" else f"{stem}-beta.png")
+    plot_beta_trajectories(ordered, figure)
     print(to_markdown(summary))
-    print(
-        f"tables: {args.out / 'results.md'}, {args.out / 'results.csv'}; figure: {args.out / 'beta.png'}"
-    )
+    print(f"tables: {args.out / f'{stem}.md'}, {args.out / f'{stem}.csv'}; figure: {figure}")
 
 
 def _write_tables(records: list[dict[str, Any]], out: Path, name: str, header: str) -> Summary:

@@ -30,6 +30,21 @@ def test_plan_expands_models_grid_and_seeds_in_order() -> None:
     assert len({r.run_id for r in runs}) == len(runs)
 
 
+def test_variants_add_rows_after_the_models() -> None:
+    runs = plan_runs(
+        ["vae"],
+        [0],
+        variants=[("l-vae", {"parameterization": "simplex", "bias_penalty": 2}), ("l-vae", {})],
+    )
+    assert [r.label for r in runs] == [
+        "vae",
+        "l-vae[bias_penalty=2,parameterization=simplex]",
+        "l-vae",
+    ]
+    with pytest.raises(ValueError, match="share an identifier"):
+        plan_runs(["l-vae"], [0], variants=[("l-vae", {})])
+
+
 def test_run_ids_depend_only_on_model_options_and_seed() -> None:
     a = RunSpec("l-vae", 3, (("bias_penalty", 0.1), ("uncertainty", "liebel")))
     b = plan_runs(

@@ -145,6 +145,31 @@ def test_compare_models_script_makes_tables_and_figure(tmp_path: Path) -> None:
     assert (tmp_path / "beta.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "2 of 2 runs, scored at step 1" in (tmp_path / "results-step1.md").read_text()
     tables_only = subprocess.run(
-        [*command, "--tables-only"], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+        [*command, "--tables-only", "--table", "again"], cwd=ROOT, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
     assert tables_only.returncode == 0 and "| `vae` | 1 |" in tables_only.stdout
+    assert (tmp_path / "again.md").read_text() == table
+    assert (tmp_path / "again-beta.png").is_file() and (tmp_path / "again-step1.md").is_file()
+
+
+def test_compare_models_lists_variants_and_refuses_bad_ones(tmp_path: Path) -> None:
+    base = [sys.executable, "examples/compare_models.py", "--out", str(tmp_path), "--seeds", "0"]
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*base, *extra], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    listed = run("--models", "vae", "--variant", "l-vae", "parameterization=simplex",
+                 "bias_penalty=2", "--variant", "l-vae", "--list")  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == [
+        "vae__seed0",
+        "l-vae_bias_penalty=2_parameterization=simplex__seed0",
+        "l-vae__seed0",
+    ]
+    assert "not a model" in run("--variant", "lvae", "--list").stderr
+    assert "one value" in run("--variant", "l-vae", "bias_penalty=1,2", "--list").stderr
+    assert "share an identifier" in run("--models", "l-vae", "--variant", "l-vae", "--list").stderr
+    assert "file stem" in run("--table", "../x", "--list").stderr

@@ -59,6 +59,7 @@ def plan_runs(
     *,
     fixed: Mapping[str, Mapping[str, Any]] | None = None,
     grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
+    variants: Sequence[tuple[str, Mapping[str, Any]]] = (),
 ) -> list[RunSpec]:
     """Expands a sweep into its runs, in a stable order (model, variant, seed).
 
@@ -69,9 +70,13 @@ def plan_runs(
             ``{"beta-vae": {"beta": 16}}``).
         grids: per model, option name -> the values to sweep, as a cartesian product (e.g.
             ``{"l-vae": {"bias_penalty": [0, 0.1, 0.25]}}``); each combination is one table row.
+        variants: further rows after those of ``models``, each a model (in ``models`` or not)
+            with its options, e.g. ``("l-vae", {"parameterization": "simplex",
+            "bias_penalty": 2})``: for rows that no grid expresses, such as different forms of
+            one model side by side.
     """
-    if not models:
-        raise ValueError("a sweep needs at least one model")
+    if not models and not variants:
+        raise ValueError("a sweep needs at least one model or variant")
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and non-empty, got {list(seeds)}")
     fixed, grids = fixed or {}, grids or {}
@@ -86,6 +91,9 @@ def plan_runs(
             options = {**fixed.get(model, {}), **dict(zip(names, values, strict=True))}
             for seed in seeds:
                 runs.append(RunSpec(model, int(seed), tuple(sorted(options.items()))))
+    for model, options in variants:
+        for seed in seeds:
+            runs.append(RunSpec(model, int(seed), tuple(sorted(dict(options).items()))))
     ids = [run.run_id for run in runs]
     if len(set(ids)) != len(ids):
         raise ValueError("two runs of the sweep share an identifier; make their options differ")
