@@ -68,6 +68,7 @@ def test_parsers_and_errors() -> None:
     assert parse_shard("2/8") == (2, 8)
     assert parse_option("bias_penalty=0,0.1,1") == ("bias_penalty", [0, 0.1, 1])
     assert parse_option("uncertainty=liebel") == ("uncertainty", ["liebel"])
+    assert parse_option("init_log_variances=[0,-1.5],2") == ("init_log_variances", [[0, -1.5], 2])
     for bad in ("0/3", "4/3", "2-3"):
         with pytest.raises(ValueError, match="i/n"):
             parse_shard(bad)

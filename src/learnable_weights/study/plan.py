@@ -91,9 +91,9 @@ def plan_runs(
             options = {**fixed.get(model, {}), **dict(zip(names, values, strict=True))}
             for seed in seeds:
                 runs.append(RunSpec(model, int(seed), tuple(sorted(options.items()))))
-    for model, options in variants:
+    for model, variant in variants:
         for seed in seeds:
-            runs.append(RunSpec(model, int(seed), tuple(sorted(dict(options).items()))))
+            runs.append(RunSpec(model, int(seed), tuple(sorted(dict(variant).items()))))
     ids = [run.run_id for run in runs]
     if len(set(ids)) != len(ids):
         raise ValueError("two runs of the sweep share an identifier; make their options differ")
@@ -123,11 +123,23 @@ def select_shard(runs: Sequence[RunSpec], index: int, count: int) -> list[RunSpe
 
 def parse_option(text: str) -> tuple[str, list[Any]]:
     """``"name=v1,v2"`` -> ``(name, [v1, v2])`` with each value read as JSON when it parses
-    (numbers, ``true``, ``null``) and kept as a string otherwise."""
+    (numbers, ``true``, ``null``, lists such as ``[0,-1.4]``, whose commas do not split) and kept
+    as a string otherwise."""
     name, sep, values = text.partition("=")
     if not sep or not name.strip() or not values.strip():
         raise ValueError(f"an option is written name=value[,value...]; got {text!r}")
-    return name.strip(), [_parse_value(v.strip()) for v in values.split(",")]
+    return name.strip(), [_parse_value(v.strip()) for v in _top_level_split(values)]
+
+
+def _top_level_split(text: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for position, char in enumerate(text):
+        depth += (char in "[{") - (char in "]}")
+        if char == "," and depth == 0:
+            parts.append(text[start:position])
+            start = position + 1
+    parts.append(text[start:])
+    return parts
 
 
 def _parse_value(text: str) -> Any:
