@@ -83,6 +83,7 @@ def test_offline_without_a_file_falls_back_to_procedural_with_one_warning(
         (["--preset", "slow"], "invalid choice"),
         (["--eval", "some"], "invalid choice"),
         (["--no-such-flag"], "unrecognized arguments"),
+        (["--option", "bias_penalty"], "write NAME=VALUE"),
     ],
 )
 def test_bad_flags_are_argparse_errors(
@@ -129,6 +130,25 @@ def test_resume_continues_to_more_steps_bitwise(tmp_path: Path, dsprites_root: P
     expected = load_checkpoint(through / "checkpoints" / "step-000000005.pt")["model"]
     actual = load_checkpoint(stopped / "checkpoints" / "step-000000005.pt")["model"]
     assert all(torch.equal(expected[key], actual[key]) for key in expected)
+
+
+def test_model_options_reach_the_model_and_bad_ones_are_refused(
+    tmp_path: Path, dsprites_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = [*TINY, "--data-root", str(dsprites_root), "--eval", "none"]
+    out = tmp_path / "simplex"
+    assert run_script("train_dsprites", *common, "--out", str(out),
+                      "--option", "parameterization=simplex", "--option", "bias_penalty=2") == 0  # fmt: skip
+    assert results(out)["options"] == {"parameterization": "simplex", "bias_penalty": 2}
+    assert run_script("train_dsprites", *common, "--out", str(out), "--resume",
+                      "--option", "parameterization=simplex") == 2  # fmt: skip
+    assert (
+        "options {'parameterization': 'simplex', 'bias_penalty': 2} ->" in capsys.readouterr().err
+    )
+    bad = tmp_path / "bad"
+    assert run_script("train_dsprites", *common, "--out", str(bad), "--option", "beta=3") == 2
+    assert "does not take the option(s) ['beta']" in capsys.readouterr().err
+    assert not bad.exists()  # nothing written for a run that cannot start
 
 
 def test_resume_with_other_settings_is_refused(

@@ -3,7 +3,7 @@
 A script describes its dataset in a `Recipe` (how to load it, its channels, its likelihood and
 why, its own flags) and calls `main`. Everything else is shared: the flags (``--model``,
 ``--preset quick|paper``, ``--steps``, ``--batch-size``, ``--lr``, ``--latent-dim``, ``--seed``,
-``--device``, ``--data-root``, ``--out``, ``--resume``, ``--overwrite``,
+``--device``, ``--data-root``, ``--out``, ``--resume``, ``--overwrite``, ``--option NAME=VALUE``,
 ``--eval none|quick|full``, ``--compile``, ``--amp``, ...), the reference 64x64 networks, the
 loop (`learnable_weights.training.train`), the pictures (`learnable_weights.viz`), the metrics
 and ``results.json``. Under ``torchrun`` the run is data-parallel.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import sys
 import time
@@ -54,8 +55,12 @@ __all__ = [
     "quiet_download_retries",
 ]
 
-_IDENTITY = ("dataset", "model", "likelihood", "latent_dim", "batch_size", "seed", "world_size")
+_IDENTITY = (
+    "dataset", "model", "options", "likelihood", "latent_dim", "batch_size", "seed", "world_size",
+)  # fmt: skip
 """Settings a resumed run must share with the run it resumes."""
+_IDENTITY_DEFAULTS: dict[str, Any] = {"options": {}}
+"""What a run folder written before a setting existed holds for it."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,21 @@ def _positive_float(text: str) -> float:
     return value
 
 
+class ModelOptionError(ValueError):
+    """``--option`` gave the model an option it does not take, or a bad value."""
+
+
+def _model_option(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"write NAME=VALUE, e.g. bias_penalty=0.1; got {text!r}")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value.strip()  # a string option, e.g. parameterization=simplex
+    return name.strip(), parsed
+
+
 def build_parser(recipe: Recipe, prog: str | None = None) -> argparse.ArgumentParser:
     """The shared flags plus the recipe's own."""
     parser = argparse.ArgumentParser(
@@ -142,6 +162,15 @@ def build_parser(recipe: Recipe, prog: str | None = None) -> argparse.ArgumentPa
     )
     add = parser.add_argument
     add("--model", default="l-vae", choices=models.available(), help="default: l-vae")
+    add(
+        "--option",
+        action="append",
+        default=[],
+        type=_model_option,
+        metavar="NAME=VALUE",
+        help="an option of the model, e.g. bias_penalty=0.1 or parameterization=simplex "
+        "(repeatable; models.build's keyword arguments)",
+    )
     add("--preset", default="quick", choices=sorted(PRESETS), help="default: quick")
     add("--steps", type=_positive_int, help="optimizer steps (default: the preset's)")
     add("--batch-size", type=_positive_int, help="images per step and process (preset)")
@@ -192,7 +221,7 @@ def main(recipe: Recipe, argv: Sequence[str] | None = None, prog: str | None = N
         run(recipe, args)
     except (
         OutputFolderError, CheckpointError, DatasetFileMissingError, DownloadError,
-        DatasetFormatError,
+        DatasetFormatError, ModelOptionError,
     ) as error:  # fmt: skip
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -226,9 +255,11 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
         eval_mode = "none"  # no factors, no disentanglement metrics
     likelihood = args.likelihood or recipe.likelihood
     out = args.out or Path("runs") / f"{data.name}-{args.model}-seed{args.seed}"
+    options = dict(args.option)
     identity = {
         "dataset": data.name,
         "model": args.model,
+        "options": options,
         "likelihood": likelihood,
         "latent_dim": latent_dim,
         "batch_size": config.batch_size,
@@ -236,11 +267,15 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
         "world_size": context.world_size,
     }
     run_info = {**identity, "preset": args.preset, "eval": eval_mode, "config": config.as_dict()}
-    _claim(out, args, run_info, context)
-
     torch.manual_seed(args.seed)
     encoder, decoder = reference_networks(recipe.channels, latent_dim)
-    model = models.build(args.model, encoder, decoder, latent_dim=latent_dim, likelihood=likelihood)
+    try:
+        model = models.build(
+            args.model, encoder, decoder, latent_dim=latent_dim, likelihood=likelihood, **options
+        )
+    except (TypeError, ValueError) as error:
+        raise ModelOptionError(f"--model {args.model} with --option {options}: {error}") from None
+    _claim(out, args, run_info, context)
     batches = _batches(data.dataset, args, config, context)
     evaluator = (
         None if eval_mode == "none" else RunEvaluator(data.dataset, eval_mode, context.device)
@@ -288,13 +323,11 @@ def _claim(
 
 
 def _check_same_run(out: Path, run_info: dict[str, Any]) -> None:
-    import json
-
     saved = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
     different = [
         f"{key} {saved.get(key)!r} -> {run_info[key]!r}"
         for key in _IDENTITY
-        if saved.get(key) != run_info[key]
+        if saved.get(key, _IDENTITY_DEFAULTS.get(key)) != run_info[key]
     ]
     if different:
         raise OutputFolderError(
