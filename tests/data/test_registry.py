@@ -22,6 +22,7 @@ from learnable_weights import data
 from learnable_weights.data import (
     MPI3D,
     CelebA,
+    ColorDSprites,
     DatasetFileMissingError,
     DSprites,
     Falcor3D,
@@ -34,6 +35,7 @@ from learnable_weights.data import (
 NAMES = (
     "dsprites",
     "procedural-dsprites",
+    "color-dsprites",
     "shapes3d",
     "mpi3d-toy",
     "mpi3d-realistic",
@@ -73,6 +75,7 @@ def test_load_builds_each_dataset_from_the_cache(
     expected = {
         "dsprites": DSprites,
         "procedural-dsprites": ProceduralDSprites,
+        "color-dsprites": ColorDSprites,
         "shapes3d": Shapes3D,
         "falcor3d": Falcor3D,
         "isaac3d": Isaac3D,
@@ -102,7 +105,9 @@ def test_explicit_root_and_options(tmp_path: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::learnable_weights.data.celeba.CelebALicenseNotice")
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "procedural-dsprites"])
+@pytest.mark.parametrize(
+    "name", [n for n in NAMES if n not in ("procedural-dsprites", "color-dsprites")]
+)
 def test_missing_files_give_an_actionable_error(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -133,7 +138,7 @@ def test_core_import_needs_no_optional_dependency() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "10"
+    assert result.stdout.strip() == str(len(NAMES))
 
 
 def test_missing_extra_names_the_install_command(

@@ -1,7 +1,8 @@
 """Benchmark datasets for disentanglement, and how to get them onto the training device.
 
 Ground-truth datasets (full factorial grids; disentanglement_lib's duck type and map-style torch
-datasets): :class:`DSprites`, :class:`ProceduralDSprites`, :class:`Shapes3D`, :class:`MPI3D`,
+datasets): :class:`DSprites`, :class:`ProceduralDSprites`, :class:`ColorDSprites` (random
+colours, as disentanglement_lib's colour dSprites), :class:`Shapes3D`, :class:`MPI3D`,
 :class:`Falcor3D`, :class:`Isaac3D`, all subclasses of :class:`GroundTruthDataset`. Images only:
 :class:`CelebA`. By name: :func:`load` and :func:`available`. Device-resident batches:
 :class:`DeviceBatchSampler`. Files are cached under ``$LEARNABLE_WEIGHTS_DATA`` (default
@@ -10,6 +11,7 @@ datasets): :class:`DSprites`, :class:`ProceduralDSprites`, :class:`Shapes3D`, :c
 
 from learnable_weights.data.cache import DatasetFormatError
 from learnable_weights.data.celeba import CelebA
+from learnable_weights.data.color_dsprites import ColorDSprites
 from learnable_weights.data.device_sampler import DeviceBatchSampler
 from learnable_weights.data.download import (
     ChecksumMismatchError,
@@ -29,6 +31,7 @@ __all__ = [
     "MPI3D",
     "CelebA",
     "ChecksumMismatchError",
+    "ColorDSprites",
     "DSprites",
     "DatasetFileMissingError",
     "DatasetFormatError",

@@ -6,10 +6,17 @@
 time in worker processes, collation or host-to-device transfers. For :class:`ProceduralDSprites`
 it can instead render every batch on the device from its factors, holding no images at all.
 
+A dataset with random observations derived from a deterministic one, such as
+:class:`~learnable_weights.data.ColorDSprites` (it follows
+:class:`~learnable_weights.data.ground_truth.TintedGroundTruth`), is held as its ``base`` (stored
+or rendered as above, e.g. bit-packed binary sprites) and each batch is tinted on the device
+with the sampler's own generator, right after its images are gathered.
+
 Batches follow epochs without replacement (a fresh ``torch.randperm`` per epoch from the
 sampler's own :class:`torch.Generator`), and :meth:`DeviceBatchSampler.state_dict` records the
-epoch, the position inside it and the generator state at the epoch's start, so a run resumed
-from a checkpoint draws exactly the batches it would have drawn. Under data-parallel training
+epoch, the position inside it, the generator state at the epoch's start and the current one
+(which includes the tints drawn so far), so a run resumed from a checkpoint draws exactly the
+batches it would have drawn, tints included. Under data-parallel training
 each process (``rank`` of ``num_replicas``) draws a disjoint share of every epoch.
 """
 
@@ -23,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from learnable_weights.data.ground_truth import GroundTruthDataset
+from learnable_weights.data.ground_truth import GroundTruthDataset, TintedGroundTruth
 from learnable_weights.data.procedural_dsprites import ProceduralDSprites
 
 __all__ = ["DeviceBatchSampler", "Storage"]
@@ -31,7 +38,9 @@ __all__ = ["DeviceBatchSampler", "Storage"]
 Storage = Literal["auto", "uint8", "packed", "render"]
 """How the sampler holds the dataset: ``"uint8"`` (one byte per pixel), ``"packed"`` (one bit
 per pixel; binary images only), ``"render"`` (nothing stored; :class:`ProceduralDSprites` only)
-or ``"auto"`` (``"packed"`` if the images are binary, else ``"uint8"``)."""
+or ``"auto"`` (``"packed"`` if the images are binary, else ``"uint8"``). For a
+:class:`~learnable_weights.data.ground_truth.TintedGroundTruth` dataset (colour dSprites) this
+applies to its ``base``: ``"render"`` then needs a procedural base."""
 
 _STATE_VERSION = 1
 _BIT_SHIFTS = (7, 6, 5, 4, 3, 2, 1, 0)  # most significant bit first, as numpy.packbits
@@ -42,6 +51,9 @@ class DeviceBatchSampler:
 
     Args:
         dataset: the dataset; its ``transform`` is not applied (batches are raw observations).
+            A :class:`~learnable_weights.data.ground_truth.TintedGroundTruth` (e.g.
+            :class:`~learnable_weights.data.ColorDSprites`) is held as its ``base`` and each
+            batch is tinted on the device with colours from this sampler's generator.
         batch_size: images per batch ``B``.
         device: where the data lives and batches are made (default: CPU).
         storage: see :data:`Storage`.
@@ -102,10 +114,18 @@ class DeviceBatchSampler:
             raise ValueError(
                 f"storage must be 'auto', 'uint8', 'packed' or 'render', got {storage!r}."
             )
-        if storage == "render" and not isinstance(dataset, ProceduralDSprites):
+        tinted = dataset if isinstance(dataset, TintedGroundTruth) else None
+        source = dataset if tinted is None else tinted.base
+        if source.factor_sizes != dataset.factor_sizes:
+            raise ValueError(
+                f"the base of {type(dataset).__name__} has factor sizes "
+                f"{list(source.factor_sizes)}, not {list(dataset.factor_sizes)}."
+            )
+        if storage == "render" and not isinstance(source, ProceduralDSprites):
             raise ValueError(
                 "storage='render' renders batches from factors and needs a ProceduralDSprites "
-                f"dataset, got {type(dataset).__name__}; use storage='auto'."
+                f"dataset (or one tinting a ProceduralDSprites base), got "
+                f"{type(source).__name__}; use storage='auto'."
             )
         if drop_last and batch_size > share:
             raise ValueError(
@@ -123,6 +143,9 @@ class DeviceBatchSampler:
                 stacklevel=2,
             )
         self.dataset = dataset
+        # What is stored or rendered: the dataset itself, or the base of a tinted dataset.
+        self._source = source
+        self._tinted: TintedGroundTruth | None = tinted
         self.batch_size = int(batch_size)
         self.device = torch.device("cpu") if device is None else torch.device(device)
         self.drop_last = bool(drop_last)
@@ -147,7 +170,7 @@ class DeviceBatchSampler:
             dtype=torch.int64,
             device=self.device,
         )
-        self._pixels = math.prod(dataset.observation_shape)
+        self._pixels = math.prod(source.observation_shape)
         self._images: torch.Tensor | None = None
         self._bit_table = _bit_table(self.device)
         if storage == "render":
@@ -169,7 +192,7 @@ class DeviceBatchSampler:
         for start in range(0, count, chunk_size):
             stop = min(start + chunk_size, count)
             chunk = self._raw_chunk(start, stop)  # (n, P) on the device
-            binary = isinstance(self.dataset, ProceduralDSprites) or bool(
+            binary = isinstance(self._source, ProceduralDSprites) or bool(
                 ((chunk == 0) | (chunk == 1)).all()
             )
             if chosen == "auto":
@@ -178,7 +201,7 @@ class DeviceBatchSampler:
                 if storage == "packed":
                     raise ValueError(
                         f"storage='packed' needs binary images, but observations "
-                        f"{start}..{stop - 1} of {type(self.dataset).__name__} have values "
+                        f"{start}..{stop - 1} of {type(self._source).__name__} have values "
                         "other than 0 and 1; use storage='uint8'."
                     )
                 return self._build("uint8", chunk_size)  # 'auto' guessed from earlier chunks
@@ -198,12 +221,13 @@ class DeviceBatchSampler:
 
     def _raw_chunk(self, start: int, stop: int) -> torch.Tensor:
         """Observations ``start..stop-1`` as ``(n, C*H*W)`` on the device: float32 in [0, 1],
-        or uint8 in {0, 1} for procedural dSprites, rendered there (no host copy)."""
-        if isinstance(self.dataset, ProceduralDSprites):
+        or uint8 in {0, 1} for procedural dSprites, rendered there (no host copy). For a tinted
+        dataset these are its base's observations."""
+        if isinstance(self._source, ProceduralDSprites):
             indices = torch.arange(start, stop, dtype=torch.int64, device=self.device)
-            images = self.dataset.render(self._factors_of(indices), dtype=torch.uint8)
+            images = self._source.render(self._factors_of(indices), dtype=torch.uint8)
         else:
-            images = self.dataset.observations_at(np.arange(start, stop, dtype=np.int64))
+            images = self._source.observations_at(np.arange(start, stop, dtype=np.int64))
             images = images.to(self.device)
         return images.reshape(stop - start, self._pixels)
 
@@ -247,20 +271,29 @@ class DeviceBatchSampler:
     def batch_at(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images and factors of given flat dataset indices (an int64 tensor ``(B,)``).
 
+        For a tinted dataset the base images are gathered (or rendered), then tinted with
+        randomness drawn from the sampler's generator (which this call advances).
+
         Returns float32 ``(B, C, H, W)`` in [0, 1] and int64 ``(B, K)`` on the device.
         """
         indices = indices.to(self.device, torch.int64)
         factors = self._factors_of(indices)
         if self.storage == "render":
-            assert isinstance(self.dataset, ProceduralDSprites)
-            return self.dataset.render(factors), factors
-        assert self._images is not None
-        rows = self._images.index_select(0, indices)
-        if self.storage == "packed":
-            flat = _unpack_bits(rows, self._pixels, self._bit_table)
+            assert isinstance(self._source, ProceduralDSprites)
+            images = self._source.render(factors)
         else:
-            flat = rows.to(torch.float32).div_(255.0)
-        return flat.reshape(-1, *self.dataset.observation_shape), factors
+            assert self._images is not None
+            rows = self._images.index_select(0, indices)
+            if self.storage == "packed":
+                flat = _unpack_bits(rows, self._pixels, self._bit_table)
+            else:
+                flat = rows.to(torch.float32).div_(255.0)
+            images = flat.reshape(-1, *self._source.observation_shape)
+        if self._tinted is not None:
+            images = self._tinted.tint(
+                images, self.generator, num_replicas=self.num_replicas, rank=self.rank
+            )
+        return images, factors
 
     def _factors_of(self, indices: torch.Tensor) -> torch.Tensor:
         """Mixed-radix digits (last factor fastest) of flat indices: int64 ``(B, K)``."""
@@ -283,7 +316,12 @@ class DeviceBatchSampler:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume mid-epoch: epoch, position and generator states."""
+        """Everything needed to resume mid-epoch: epoch, position and generator states.
+
+        ``generator_state`` is the generator's current state, so it covers the draws made since
+        the epoch's permutation (a tinted dataset's colours): the resumed sampler draws the same
+        ones.
+        """
         return {
             "version": _STATE_VERSION,
             "num_observations": self._num_observations,

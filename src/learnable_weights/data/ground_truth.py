@@ -14,6 +14,12 @@ MPI3D, Falcor3D and Isaac3D are all laid out this way). :class:`GroundTruthDatas
 
 Subclasses implement one method, :meth:`GroundTruthDataset._observations_at`, which returns the
 observations for an array of flat indices; storage-backed and rendered datasets share the rest.
+
+A dataset whose observations are a random function of another dataset's (colour dSprites: a binary
+sprite times a random colour) also follows :class:`TintedGroundTruth`: it names the deterministic
+``base`` dataset and a batched ``tint``, so that
+:class:`~learnable_weights.data.DeviceBatchSampler` can hold the base observations on the device
+and tint each batch there.
 """
 
 from __future__ import annotations
@@ -21,14 +27,14 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["GroundTruthDataset", "Transform"]
+__all__ = ["GroundTruthDataset", "TintedGroundTruth", "Transform"]
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 """Maps one float32 image ``(C, H, W)`` in [0, 1] to a tensor (the model's input)."""
@@ -336,6 +342,48 @@ class GroundTruthDataset(Dataset[tuple[torch.Tensor, torch.Tensor]], abc.ABC):
                 f"{tuple(observations.shape)}; it must return float32 {expected}."
             )
         return observations
+
+
+@runtime_checkable
+class TintedGroundTruth(Protocol):
+    """A dataset whose observations are a base dataset's, randomly tinted one by one.
+
+    The contract :class:`~learnable_weights.data.DeviceBatchSampler` relies on: ``base`` has the
+    same factor grid (sizes and index order) and deterministic observations ``(C0, H, W)``, and
+    an observation at index ``i`` is ``tint(base observation at i)`` with fresh randomness per
+    observation. The sampler then stores (or renders) the base observations and tints each batch
+    on the device with its own generator, so a resumed run draws the same tints.
+    :class:`~learnable_weights.data.ColorDSprites` is one.
+    """
+
+    @property
+    def base(self) -> GroundTruthDataset:
+        """The wrapped dataset of untinted observations (same factors, same index order)."""
+        ...
+
+    def tint(
+        self,
+        images: torch.Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> torch.Tensor:
+        """Tint a batch of base observations with randomness drawn from ``generator``.
+
+        Args:
+            images: float32 ``(B, C0, H, W)`` base observations on any device.
+            generator: a :class:`torch.Generator` on ``images.device``; ``None`` uses torch's
+                default generator of that device.
+            num_replicas, rank: under data-parallel training, draw the randomness of the
+                global batch of ``num_replicas * B`` observations (one draw, the same on every
+                rank when the generators agree) and use its rows ``rank, rank + num_replicas,
+                ...``, so that the ranks' batches get independent tints.
+
+        Returns:
+            float32 ``(B, C, H, W)`` on ``images.device``.
+        """
+        ...
 
 
 def _as_integer_array(values: npt.ArrayLike, what: str) -> npt.NDArray[np.int64]:

@@ -9,6 +9,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from learnable_weights.data.celeba import CelebA
+from learnable_weights.data.color_dsprites import ColorDSprites
 from learnable_weights.data.dsprites import DSprites
 from learnable_weights.data.mpi3d import MPI3D
 from learnable_weights.data.nvidia3d import Falcor3D, Isaac3D
@@ -26,6 +27,19 @@ def _procedural(root: Root, download: bool, options: dict[str, Any]) -> Dataset[
     return ProceduralDSprites(**options)
 
 
+def _color_dsprites(root: Root, download: bool, options: dict[str, Any]) -> Dataset[Any]:
+    """``ColorDSprites`` over procedural dSprites (default) or, with ``source="real"``, over
+    ``DSprites(root, download)``; ``transform`` goes to ColorDSprites, other options to the
+    base."""
+    source = options.pop("source", "procedural")
+    transform = options.pop("transform", None)
+    if source == "procedural":
+        return ColorDSprites(ProceduralDSprites(**options), transform)
+    if source == "real":
+        return ColorDSprites(DSprites(root, download, **options), transform)
+    raise ValueError(f"color-dsprites: source must be 'procedural' or 'real', got {source!r}.")
+
+
 def _mpi3d(variant: str) -> _Builder:
     def build(root: Root, download: bool, options: dict[str, Any]) -> Dataset[Any]:
         if "variant" in options:
@@ -38,6 +52,7 @@ def _mpi3d(variant: str) -> _Builder:
 _BUILDERS: dict[str, _Builder] = {
     "dsprites": lambda root, download, options: DSprites(root, download, **options),
     "procedural-dsprites": _procedural,
+    "color-dsprites": _color_dsprites,
     "shapes3d": lambda root, download, options: Shapes3D(root, download, **options),
     "mpi3d-toy": _mpi3d("toy"),
     "mpi3d-realistic": _mpi3d("realistic"),
@@ -58,15 +73,23 @@ def load(name: str, root: Root = None, download: bool = True, **options: Any) ->
     """Build a dataset by name.
 
     Args:
-        name: one of :func:`available`: ``dsprites``, ``procedural-dsprites``, ``shapes3d``,
-            ``mpi3d-toy``, ``mpi3d-realistic``, ``mpi3d-real``, ``mpi3d-complex``,
-            ``falcor3d``, ``isaac3d``, ``celeba``.
+        name: one of :func:`available`: ``dsprites``, ``procedural-dsprites``,
+            ``color-dsprites``, ``shapes3d``, ``mpi3d-toy``, ``mpi3d-realistic``,
+            ``mpi3d-real``, ``mpi3d-complex``, ``falcor3d``, ``isaac3d``, ``celeba``.
         root: folder holding the dataset's official files; default ``<cache>/<name>``, where
             the cache is ``$LEARNABLE_WEIGHTS_DATA`` or ``~/.cache/learnable_weights``.
-            Ignored by ``procedural-dsprites``, which renders its images.
-        download: fetch missing files (ignored by ``procedural-dsprites``).
+            Ignored by ``procedural-dsprites`` and the default ``color-dsprites``, which render
+            their images.
+        download: fetch missing files (ignored where ``root`` is).
         **options: keyword arguments of the dataset's class, e.g. ``transform=``,
             ``mirror=``, ``split=`` (CelebA), ``resolution=`` (Falcor3D, Isaac3D).
+            ``color-dsprites`` (:class:`ColorDSprites`, disentanglement_lib's colour dSprites)
+            takes ``source=``: ``"procedural"`` (default) colours :class:`ProceduralDSprites`,
+            rendered offline with no download; ``"real"`` colours the real
+            ``DSprites(root, download)``, whose files it shares with ``dsprites`` (default
+            root ``<cache>/dsprites``). Its ``transform=`` applies to the coloured images;
+            its other options go to the base class (e.g. ``supersample=``, ``file=``,
+            ``mirror=``).
 
     Returns:
         The dataset: a :class:`GroundTruthDataset` for every name but ``celeba``.

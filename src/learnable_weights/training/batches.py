@@ -5,7 +5,9 @@ A `BatchSource` gives ``next_batch()`` → float32 ``(B, C, H, W)`` on its devic
 
 - `SamplerBatches`: a ground-truth dataset held (or, for procedural dSprites, rendered) on the
   device by `learnable_weights.data.DeviceBatchSampler`; one gather per batch, no workers, no
-  host copies. The default for every ground-truth dataset.
+  host copies. The default for every ground-truth dataset. A dataset with random colours
+  (`learnable_weights.data.ColorDSprites`) is held as its base images and each batch is tinted
+  on the device with the sampler's generator, whose state the checkpoint keeps.
 - `LoaderBatches`: any map-style dataset (CelebA, which has no factors, or a dataset too large to
   copy to the device) read through a ``DataLoader`` with workers, in shuffled epochs whose order
   depends only on ``(seed, epoch)``, so the state is just the epoch and the position in it.
@@ -48,7 +50,10 @@ class SamplerBatches:
     """Batches of a ground-truth dataset from a `DeviceBatchSampler` (images only).
 
     Args:
-        dataset: the ground-truth dataset.
+        dataset: the ground-truth dataset. For a tinted one (colour dSprites, see
+            `learnable_weights.data.ground_truth.TintedGroundTruth`) the sampler holds the base
+            images and draws each batch's colours from its own generator, so a resumed run
+            draws the same colours.
         batch_size: ``B``.
         device: the training device.
         seed: the sampler's seed (the same on every rank).
