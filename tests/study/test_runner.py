@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +82,18 @@ def test_pending_runs_start_seed_by_seed(tmp_path: Path, monkeypatch: pytest.Mon
     runs = plan_runs(["vae", "beta-vae"], [3, 1])
     run_sweep(runs, BUDGET, tmp_path, log=lambda _: None)
     assert started == ["vae__seed3", "beta-vae__seed3", "vae__seed1", "beta-vae__seed1"]
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_on_colour_dsprites(tmp_path: Path) -> None:
+    """The claim's RGB set: three-channel networks, random colours, uncached evaluation."""
+    runs = plan_runs(["l-vae"], [0])
+    budget = dataclasses.replace(BUDGET, steps=2, dataset="color-dsprites")
+    run_sweep(runs, budget, tmp_path, log=lambda _: None, storage="render")
+    record = json.loads(result_path(tmp_path, runs[0]).read_text())
+    assert record["budget"]["dataset"] == "color-dsprites"
+    assert record["dataset_source"] == "procedural"
+    assert all(math.isfinite(v) for v in record["scores"].values())
 
 
 def test_reconstruction_errors_by_hand() -> None:
