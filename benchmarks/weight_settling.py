@@ -1,0 +1,86 @@
+"""How fast Adam brings L-VAE's learned weights to their settling point, by learning rate and β2.
+
+The learned log-variances follow their gradient ½(1 − e^{−s}L) (Kendall form). At initialisation
+s = 0 while the reconstruction term of a 64x64 binary image is thousands of nats, so the first
+gradients are in the thousands. Adam divides each step by the root of an exponential average of
+squared gradients with time constant 1/(1 − β2) steps (1,000 for the default 0.999): after those
+first steps its estimate stays large for thousands of steps, and each later step is a small
+fraction of the learning rate. The weights then lag far behind the settling point that
+docs/objective.md derives, and the β a run applies is set by the optimizer, not by the objective.
+
+This script replays term trajectories shaped like a reference-network run on procedural dSprites
+(open loop: the terms do not react to the weights; R falls from 2,900 to 112 nats with a time
+constant of 60 steps, the KL rises from 1 to 24 with one of 30 steps, the first 640 steps of
+``studies/ablation/runs/l-vae__seed0``) through `LearnableWeightedLoss` (Kendall, log-spread,
+λ = 0.25) under Adam with several learning rates and β2, and prints the β applied at chosen steps
+against the closed-form settling β of the final terms. About a minute on one CPU core:
+
+    python benchmarks/weight_settling.py [--steps 8000] [--bias-penalty 0.25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import torch
+
+from learnable_weights import LearnableWeightedLoss
+
+
+def terms_at(step: int) -> tuple[float, float]:
+    """The replayed (reconstruction, KL) in nats at ``step`` (0-based)."""
+    recon = 112.0 + 2800.0 * math.exp(-step / 60.0)
+    kl = 1.0 + 23.0 * (1.0 - math.exp(-step / 30.0))
+    return recon, kl
+
+
+def settling_beta(recon: float, kl: float, bias_penalty: float) -> float:
+    """β where the Kendall/log-spread gradient vanishes for constant terms (docs/objective.md):
+    β = (R/KL)·(1 − 2λd)/(1 + 2λd) with d = ln β, solved by bisection on d."""
+    ratio_log = math.log(recon / kl)
+    half_width = 1.0 / (2 * bias_penalty) if bias_penalty else 50.0
+    low, high = -half_width, half_width
+    low, high = low + 1e-12, high - 1e-12
+    for _ in range(200):
+        d = 0.5 * (low + high)
+        residual = d - ratio_log - math.log((1 - 2 * bias_penalty * d) / (1 + 2 * bias_penalty * d))
+        low, high = (d, high) if residual < 0 else (low, d)
+    return math.exp(0.5 * (low + high))
+
+
+def replay(
+    lr: float, beta2: float, steps: int, bias_penalty: float, report: list[int]
+) -> list[float]:
+    """β applied at each step of ``report`` under Adam(lr, betas=(0.9, beta2))."""
+    loss = LearnableWeightedLoss(names=("recon", "kl"), bias_penalty=bias_penalty)
+    optimizer = torch.optim.Adam(loss.parameters(), lr=lr, betas=(0.9, beta2))
+    betas = []
+    for step in range(steps):
+        recon, kl = terms_at(step)
+        objective = loss(torch.tensor(recon), torch.tensor(kl))
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        optimizer.step()
+        if step + 1 in report:
+            betas.append(float(loss.beta))
+    return betas
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=8000)
+    parser.add_argument("--bias-penalty", type=float, default=0.25)
+    args = parser.parse_args()
+    report = [s for s in (100, 500, 1000, 2000, 4000, 8000, 16000) if s <= args.steps]
+    target = settling_beta(*terms_at(args.steps), args.bias_penalty)
+    print(f"settling beta of the final terms (R, KL) = {terms_at(args.steps)}: {target:.3f}")
+    print(f"{'lr':>8} {'beta2':>6} " + " ".join(f"{'@' + str(s):>7}" for s in report))
+    for lr in (5e-4, 5e-3, 5e-2):
+        for beta2 in (0.999, 0.99, 0.9):
+            betas = replay(lr, beta2, args.steps, args.bias_penalty, report)
+            print(f"{lr:8.0e} {beta2:6.3f} " + " ".join(f"{b:7.3f}" for b in betas))
+
+
+if __name__ == "__main__":
+    main()
