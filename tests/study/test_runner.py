@@ -122,6 +122,26 @@ def test_reconstruction_errors_by_hand() -> None:
     assert errors["recon_sse"] == pytest.approx(4 * 0.25)
 
 
+def test_named_evaluations_override_only_what_their_comments_say() -> None:
+    """The claim's evaluation is disentanglement_lib's study settings but for DCI's fast mode, and
+    the pilot's metrics are the study's at the study's point counts (DCI fast as well)."""
+    from learnable_weights.metrics.evaluate import STUDY_SETTINGS
+
+    for name, metrics in runner_module.EVALUATIONS.items():
+        assert set(metrics) <= set(STUDY_SETTINGS), name
+        for metric, overrides in metrics.items():
+            assert set(overrides) <= set(STUDY_SETTINGS[metric]), (name, metric)
+    claim = runner_module.EVALUATIONS["study-fast-dci"]
+    assert set(claim) == set(runner_module.EVALUATIONS["study"]) == {
+        "beta_vae", "factor_vae", "mig", "dci", "sap", "modularity_explicitness",
+    }  # fmt: skip
+    assert {m: dict(o) for m, o in claim.items() if o} == {"dci": {"mode": "fast"}}
+    pilot = runner_module.EVALUATIONS["pilot"]
+    for metric, overrides in pilot.items():
+        differing = {k: v for k, v in overrides.items() if STUDY_SETTINGS[metric][k] != v}
+        assert differing == ({"mode": "fast"} if metric == "dci" else {}), metric
+
+
 def test_budget_and_script_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown evaluation"):
         Budget(evaluation="everything")  # type: ignore[arg-type]
