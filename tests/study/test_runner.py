@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from learnable_weights.study import (
     RunSpec,
     plan_runs,
     result_path,
+    run_lock,
     run_sweep,
     scores_at_step,
 )
@@ -82,6 +85,73 @@ def test_pending_runs_start_seed_by_seed(tmp_path: Path, monkeypatch: pytest.Mon
     runs = plan_runs(["vae", "beta-vae"], [3, 1])
     run_sweep(runs, BUDGET, tmp_path, log=lambda _: None)
     assert started == ["vae__seed3", "beta-vae__seed3", "vae__seed1", "beta-vae__seed1"]
+
+
+def test_a_run_another_process_is_training_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sweeps over one folder never train one run at once: the lock decides (flock locks
+    belong to an open file, so a second open in this process stands in for a second process)."""
+    started: list[str] = []
+
+    def fake_run_one(run: RunSpec, *args: object, **kwargs: object) -> Path:
+        started.append(run.run_id)
+        return tmp_path
+
+    monkeypatch.setattr(runner_module, "run_one", fake_run_one)
+    runs = plan_runs(["vae", "beta-vae"], [0])
+    lines: list[str] = []
+    with run_lock(result_path(tmp_path, runs[0]).parent) as held:
+        assert held
+        with run_lock(result_path(tmp_path, runs[0]).parent) as held_twice:
+            assert not held_twice
+        run_sweep(runs, BUDGET, tmp_path, log=lines.append)
+    assert started == ["beta-vae__seed0"]
+    assert "vae__seed0: skipped, another process is training it" in "\n".join(lines)
+    started.clear()
+    run_sweep(runs, BUDGET, tmp_path, log=lines.append)  # released: now it runs
+    assert started == ["vae__seed0", "beta-vae__seed0"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIGTERM and flock: Linux")
+def test_sigterm_to_a_parallel_sweep_ends_its_workers(tmp_path: Path) -> None:
+    """`kill` (SIGTERM) of compare_models.py --jobs 2 must not leave its workers training:
+    orphans would keep the CPU and write into the run folders of the next sweep."""
+    command = [
+        sys.executable, "examples/compare_models.py", "--out", str(tmp_path), "--models", "vae",
+        "--seeds", "0", "1", "--steps", "100000", "--batch-size", "4", "--latent-dim", "3",
+        "--evaluation", "smoke", "--storage", "render", "--jobs", "2",
+    ]  # fmt: skip
+    runs = plan_runs(["vae"], [0, 1])
+    folders = [result_path(tmp_path, run).parent for run in runs]
+
+    def held_by_others() -> list[bool]:
+        held = []
+        for folder in folders:
+            if not (folder / ".lock").exists():
+                held.append(False)
+                continue
+            with run_lock(folder) as mine:
+                held.append(not mine)
+        return held
+
+    sweep = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 180
+        while not all(held_by_others()):
+            assert sweep.poll() is None, sweep.stderr.read() if sweep.stderr else ""
+            assert time.monotonic() < deadline, "the workers never started their runs"
+            time.sleep(0.5)
+        sweep.send_signal(signal.SIGTERM)
+        assert sweep.wait(timeout=60) != 0
+        deadline = time.monotonic() + 60
+        while any(held_by_others()):
+            assert time.monotonic() < deadline, "a worker outlived the sweep it belonged to"
+            time.sleep(0.5)
+    finally:
+        sweep.kill()
+        sweep.wait()
 
 
 @pytest.mark.slow

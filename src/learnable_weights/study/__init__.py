@@ -28,6 +28,7 @@ from learnable_weights.study.runner import (
     EVALUATIONS,
     Budget,
     reconstruction_errors,
+    run_lock,
     run_one,
     run_sweep,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "plan_runs",
     "reconstruction_errors",
     "result_path",
+    "run_lock",
     "run_one",
     "run_sweep",
     "scores_at_step",

@@ -3,18 +3,25 @@
 Every run of a sweep uses the same `Budget` (dataset, steps, optimizer settings, evaluation
 sizes): only the model, its options and the seed differ, so the tables compare like with like.
 A run that was interrupted resumes from its own latest checkpoint (``runs/<run_id>/checkpoints``);
-a finished run is never redone, because its result file exists.
+a finished run is never redone, because its result file exists. While a process trains a run it
+holds an exclusive lock on ``runs/<run_id>/.lock`` (POSIX ``flock``), so two sweeps over one
+folder (a second shell, a second machine on a shared file system that supports ``flock``) never
+train the same run at once: the second skips it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import multiprocessing
 import os
 import platform
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -40,6 +47,7 @@ __all__ = [
     "Budget",
     "reconstruction_errors",
     "run_one",
+    "run_lock",
     "run_sweep",
 ]
 
@@ -278,23 +286,97 @@ def run_sweep(
             if result_path(sweep_dir, run).is_file():  # finished meanwhile by another process
                 continue
             log(f"[{index}/{len(pending)}] {run.run_id}")
-            run_one(run, budget, sweep_dir, device=device, progress=progress, storage=storage)
+            outcome = _run_job((run, budget, sweep_dir, str(device), storage, progress))
+            if outcome is None:
+                log(f"[{index}/{len(pending)}] {run.run_id}: {_BUSY}")
     elif pending:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")
-        with context.Pool(jobs, initializer=torch.set_num_threads, initargs=(threads,)) as pool:
-            tasks = [(run, budget, sweep_dir, str(device), storage) for run in pending]
-            for index, path in enumerate(pool.imap_unordered(_run_job, tasks), 1):
-                log(f"[{index}/{len(pending)}] finished {path.parent.name}")
+        tasks = [(run, budget, sweep_dir, str(device), storage, False) for run in pending]
+        # SIGTERM (a scheduler, `kill`) ends the workers with the sweep: the pool's context
+        # manager terminates them on the way out, and on Linux each worker also dies with its
+        # parent however the parent ends (PR_SET_PDEATHSIG).
+        with (
+            _exit_on_sigterm(),
+            context.Pool(jobs, initializer=_start_worker, initargs=(threads,)) as pool,
+        ):
+            for index, (run_id, outcome) in enumerate(pool.imap_unordered(_run_task, tasks), 1):
+                status = "finished" if outcome is not None else _BUSY
+                log(f"[{index}/{len(pending)}] {run_id}: {status}")
     return load_results(sweep_dir, runs, budget.as_dict())
 
 
-def _run_job(task: tuple[RunSpec, Budget, Path, str, Storage]) -> Path:
-    run, budget, sweep_dir, device, storage = task
+_BUSY = "skipped, another process is training it (runs/<run_id>/.lock is held)"
+_Task = tuple[RunSpec, Budget, Path, str, Storage, bool]
+
+
+def _run_job(task: _Task) -> Path | None:
+    """Trains one run unless it has a result file; ``None`` if another process holds it."""
+    run, budget, sweep_dir, device, storage, progress = task
     path = result_path(sweep_dir, run)
     if path.is_file():  # finished meanwhile by another process
         return path
-    return run_one(run, budget, sweep_dir, device=device, storage=storage)
+    with run_lock(path.parent) as held:
+        if not held:
+            return None
+        if path.is_file():  # finished between the check above and taking the lock
+            return path
+        return run_one(run, budget, sweep_dir, device=device, progress=progress, storage=storage)
+
+
+def _run_task(task: _Task) -> tuple[str, Path | None]:
+    return task[0].run_id, _run_job(task)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[bool]:
+    """Holds ``run_dir/.lock`` exclusively for the block; yields ``False`` (and holds nothing)
+    when another process holds it. The lock is an advisory ``flock``: the system releases it
+    when its holder exits, however it exits, so a killed run never leaves a stale lock. On
+    systems without ``fcntl`` (Windows) it always yields ``True``."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield True
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _start_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+
+
+@contextlib.contextmanager
+def _exit_on_sigterm() -> Iterator[None]:
+    """Turns SIGTERM into `SystemExit` for the block (main thread only), so that ``with``
+    blocks unwind; elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def exit_now(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, exit_now)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _evaluate(model: LVAE, dataset: Any, budget: Budget, device: torch.device) -> dict[str, float]:
