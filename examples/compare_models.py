@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from learnable_weights import models
 from learnable_weights.study import (
     EVALUATIONS,
     Budget,
+    RunsFailedError,
     load_results,
     parse_option,
     parse_shard,
@@ -156,18 +158,21 @@ def main() -> None:
         for run in select_shard(runs, *args.shard):
             print(run.run_id)
         return
-    if args.tables_only:
-        records = load_results(args.out, runs, budget.as_dict())
-    else:
-        share = select_shard(runs, *args.shard)
-        run_sweep(
-            share, budget, args.out, device=args.device, jobs=args.jobs, progress=True,
-            storage=args.storage,
-        )  # fmt: skip
-        records = load_results(args.out, runs, budget.as_dict())
+    failure: RunsFailedError | None = None
+    if not args.tables_only:
+        try:
+            run_sweep(
+                select_shard(runs, *args.shard), budget, args.out, device=args.device,
+                jobs=args.jobs, progress=True, storage=args.storage,
+            )  # fmt: skip
+        except RunsFailedError as error:  # the tables of what finished, then the error
+            failure = error
+    records = load_results(args.out, runs, budget.as_dict())
     ordered = [records[run.run_id] for run in runs if run.run_id in records]
     if not ordered:
         print("no result files yet")
+        if failure is not None:
+            sys.exit(f"error: {failure}")
         return
     stem = args.table
     for step in budget.eval_steps:
@@ -180,6 +185,8 @@ def main() -> None:
     plot_beta_trajectories(ordered, figure)
     print(to_markdown(summary))
     print(f"tables: {args.out / f'{stem}.md'}, {args.out / f'{stem}.csv'}; figure: {figure}")
+    if failure is not None:
+        sys.exit(f"error: {failure}")
 
 
 def _write_tables(records: list[dict[str, Any]], out: Path, name: str, header: str) -> Summary:

@@ -58,8 +58,14 @@ class VAEOutput:
 
 
 def gaussian_kl_per_dim(mu: Tensor, logvar: Tensor) -> Tensor:
-    """KL(N(μ, e^logvar) ‖ N(0, 1)) per latent dimension, averaged over the batch: ``(D,)``."""
-    return (0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)).mean(dim=0)
+    """KL(N(μ, e^logvar) ‖ N(0, 1)) per latent dimension, averaged over the batch: ``(D,)``.
+
+    ½(μ² + e^v − 1 − v) (Kingma & Welling 2014, appendix B), computed as ½(μ² + expm1(v) − v):
+    the same value, but never below 0 in floating point (expm1(v) ≥ v holds after rounding, as
+    rounding is monotone), where e^v − 1 − v rounds to about −1e-8 for a dimension at the prior.
+    A negative KL would stop learned weights (`NegativeLossTermError`), and collapsed dimensions
+    are exactly where it occurs."""
+    return (0.5 * (mu.square() + torch.expm1(logvar) - logvar)).mean(dim=0)
 
 
 class LVAE(nn.Module):

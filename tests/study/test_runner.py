@@ -16,6 +16,7 @@ import torch
 
 from learnable_weights.study import (
     Budget,
+    RunsFailedError,
     RunSpec,
     plan_runs,
     result_path,
@@ -24,6 +25,7 @@ from learnable_weights.study import (
     scores_at_step,
 )
 from learnable_weights.study import runner as runner_module
+from learnable_weights.study.runner import ERROR_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 BUDGET = Budget(steps=3, batch_size=8, latent_dim=4, evaluation="smoke", recon_points=40)
@@ -111,6 +113,54 @@ def test_a_run_another_process_is_training_is_skipped(
     started.clear()
     run_sweep(runs, BUDGET, tmp_path, log=lines.append)  # released: now it runs
     assert started == ["vae__seed0", "beta-vae__seed0"]
+
+
+def test_a_failing_run_does_not_stop_the_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in the ablation: one run's error (a KL of −1e-8) ended a 54-run sweep. Now the other
+    runs go on, the traceback is kept beside the run, and the error comes at the end."""
+    started: list[str] = []
+
+    def fake_run_one(run: RunSpec, *args: object, **kwargs: object) -> Path:
+        started.append(run.run_id)
+        if run.model == "vae" and run.seed == 0:
+            raise FloatingPointError("diverged at step 7")
+        return tmp_path
+
+    monkeypatch.setattr(runner_module, "run_one", fake_run_one)
+    runs = plan_runs(["vae", "beta-vae"], [0, 1])
+    lines: list[str] = []
+    with pytest.raises(RunsFailedError, match=r"1 run\(s\) failed: vae__seed0") as caught:
+        run_sweep(runs, BUDGET, tmp_path, log=lines.append)
+    assert started == ["vae__seed0", "beta-vae__seed0", "vae__seed1", "beta-vae__seed1"]
+    assert caught.value.failed == ["vae__seed0"]
+    error_file = result_path(tmp_path, runs[0]).parent / ERROR_FILE
+    assert "FloatingPointError: diverged at step 7" in error_file.read_text()
+    assert any("vae__seed0: failed: FloatingPointError: diverged at step 7" in x for x in lines)
+    monkeypatch.setattr(runner_module, "run_one", lambda *a, **k: tmp_path)  # the cause fixed
+    run_sweep(runs, BUDGET, tmp_path, log=lambda _: None)
+    assert not error_file.exists()
+
+
+@pytest.mark.slow
+def test_compare_models_writes_the_tables_of_what_finished_and_exits_1(tmp_path: Path) -> None:
+    """With workers (--jobs 2): a run whose model cannot be built fails alone."""
+    command = [
+        sys.executable, "examples/compare_models.py", "--out", str(tmp_path), "--models", "vae",
+        "--variant", "l-vae", "bias_penalty=-1", "--seeds", "0", "--steps", "2",
+        "--batch-size", "4", "--latent-dim", "3", "--evaluation", "smoke", "--storage", "render",
+        "--jobs", "2",
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 1, result.stderr
+    assert "1 run(s) failed: l-vae_bias_penalty=-1__seed0" in result.stderr
+    assert (tmp_path / "runs" / "vae__seed0" / "result.json").is_file()
+    error_text = (tmp_path / "runs" / "l-vae_bias_penalty=-1__seed0" / ERROR_FILE).read_text()
+    assert "bias_penalty" in error_text
+    assert "`vae`" in (tmp_path / "results.md").read_text()
 
 
 @pytest.mark.slow

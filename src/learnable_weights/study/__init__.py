@@ -27,6 +27,7 @@ from learnable_weights.study.results import (
 from learnable_weights.study.runner import (
     EVALUATIONS,
     Budget,
+    RunsFailedError,
     reconstruction_errors,
     run_lock,
     run_one,
@@ -38,6 +39,7 @@ __all__ = [
     "Budget",
     "BudgetMismatchError",
     "RunSpec",
+    "RunsFailedError",
     "Summary",
     "load_results",
     "parse_option",

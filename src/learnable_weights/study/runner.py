@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,18 +37,25 @@ from learnable_weights.data.device_sampler import Storage
 from learnable_weights.data.ground_truth import GroundTruthDataset
 from learnable_weights.nets import reference_networks
 from learnable_weights.study.plan import RunSpec
-from learnable_weights.study.results import load_results, result_path, write_result
+from learnable_weights.study.results import (
+    load_results,
+    result_path,
+    write_result,
+    write_text_atomic,
+)
 from learnable_weights.training import SamplerBatches, TrainConfig, train
 from learnable_weights.training.checkpoint import latest_checkpoint
 from learnable_weights.vae import LVAE
 
 __all__ = [
+    "ERROR_FILE",
     "EVALUATIONS",
     "TRAINING_OPTIONS",
     "Budget",
+    "RunsFailedError",
     "reconstruction_errors",
-    "run_one",
     "run_lock",
+    "run_one",
     "run_sweep",
 ]
 
@@ -271,6 +279,10 @@ def run_sweep(
         progress: show each run's progress bar (``jobs=1`` only).
         storage: the batch sampler's storage (speed only; see `run_one`).
         log: where one line per started and finished run goes.
+
+    Raises:
+        RunsFailedError: after every other run, if runs raised (each one's traceback in
+            ``runs/<run_id>/error.txt``); it carries the records as well.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
@@ -281,14 +293,17 @@ def run_sweep(
         (run for run in runs if run.run_id not in done), key=lambda run: seed_order[run.seed]
     )
     log(f"{len(runs)} runs: {len(done)} already have result files, {len(pending)} to run")
+    statuses: dict[str, str] = {}
     if jobs == 1:
         for index, run in enumerate(pending, 1):
             if result_path(sweep_dir, run).is_file():  # finished meanwhile by another process
                 continue
             log(f"[{index}/{len(pending)}] {run.run_id}")
-            outcome = _run_job((run, budget, sweep_dir, str(device), storage, progress))
-            if outcome is None:
-                log(f"[{index}/{len(pending)}] {run.run_id}: {_BUSY}")
+            statuses[run.run_id] = status = _run_job(
+                (run, budget, sweep_dir, str(device), storage, progress)
+            )
+            if status != _FINISHED:
+                log(f"[{index}/{len(pending)}] {run.run_id}: {status}")
     elif pending:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")
@@ -300,31 +315,62 @@ def run_sweep(
             _exit_on_sigterm(),
             context.Pool(jobs, initializer=_start_worker, initargs=(threads,)) as pool,
         ):
-            for index, (run_id, outcome) in enumerate(pool.imap_unordered(_run_task, tasks), 1):
-                status = "finished" if outcome is not None else _BUSY
+            for index, (run_id, status) in enumerate(pool.imap_unordered(_run_task, tasks), 1):
+                statuses[run_id] = status
                 log(f"[{index}/{len(pending)}] {run_id}: {status}")
-    return load_results(sweep_dir, runs, budget.as_dict())
+    records = load_results(sweep_dir, runs, budget.as_dict())
+    failed = sorted(run_id for run_id, status in statuses.items() if status.startswith("failed"))
+    if failed:
+        raise RunsFailedError(failed, records)
+    return records
 
 
+class RunsFailedError(RuntimeError):
+    """Runs of a sweep raised; every other run went on. ``failed``: their ids; ``records``: the
+    result files of the sweep as `run_sweep` would have returned them. Each failed run's
+    traceback is in ``runs/<run_id>/error.txt``; running the sweep again retries it (from its
+    last checkpoint)."""
+
+    def __init__(self, failed: Sequence[str], records: dict[str, dict[str, Any]]) -> None:
+        self.failed = list(failed)
+        self.records = records
+        super().__init__(
+            f"{len(self.failed)} run(s) failed: {', '.join(self.failed)}. Each traceback is in "
+            f"runs/<run_id>/{ERROR_FILE}; the other runs finished. Fix the cause and run the "
+            "sweep again: it retries them from their last checkpoints."
+        )
+
+
+ERROR_FILE = "error.txt"
+_FINISHED = "finished"
 _BUSY = "skipped, another process is training it (runs/<run_id>/.lock is held)"
 _Task = tuple[RunSpec, Budget, Path, str, Storage, bool]
 
 
-def _run_job(task: _Task) -> Path | None:
-    """Trains one run unless it has a result file; ``None`` if another process holds it."""
+def _run_job(task: _Task) -> str:
+    """Trains one run unless it has a result file; returns how it went: ``"finished"``, the
+    skipped message when another process holds the run, or ``"failed: ..."`` when it raised
+    (its traceback then goes to ``runs/<run_id>/error.txt``; the sweep goes on)."""
     run, budget, sweep_dir, device, storage, progress = task
     path = result_path(sweep_dir, run)
     if path.is_file():  # finished meanwhile by another process
-        return path
+        return _FINISHED
+    error_file = path.parent / ERROR_FILE
     with run_lock(path.parent) as held:
         if not held:
-            return None
+            return _BUSY
         if path.is_file():  # finished between the check above and taking the lock
-            return path
-        return run_one(run, budget, sweep_dir, device=device, progress=progress, storage=storage)
+            return _FINISHED
+        try:
+            run_one(run, budget, sweep_dir, device=device, progress=progress, storage=storage)
+        except Exception as error:  # one run's failure must not stop the sweep
+            write_text_atomic(error_file, traceback.format_exc())
+            return f"failed: {type(error).__name__}: {error}"[:500]
+        error_file.unlink(missing_ok=True)
+        return _FINISHED
 
 
-def _run_task(task: _Task) -> tuple[str, Path | None]:
+def _run_task(task: _Task) -> tuple[str, str]:
     return task[0].run_id, _run_job(task)
 
 
