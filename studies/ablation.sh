@@ -30,12 +30,13 @@ if [[ " ${only[*]} " != *" --tables-only "* ]]; then
     --variant l-vae recon_scale=0.000244140625 kl_scale=0.1 $F \
     --variant l-vae uncertainty=liebel $F --variant l-vae bias_regularizer=abs-log-spread $F \
     --variant l-vae "init_log_variances=[0,-1.386]" --variant l-vae "init_log_variances=[0,-2.773]" \
-    --variant mdl-vae $F --variant vae --variant beta-vae beta=4
+    --variant mdl-vae $F --variant vae --variant beta-vae beta=4 --variant beta-vae beta=2
 fi
 # the weights' own learning rate (the network's is 5e-4), at the default λ = 0.25
 table "${B[@]}" --table weights-lr --variant l-vae weighting_lr=0.005 --variant l-vae $F
-# the anti-bias strength λ (Kendall form, log-spread), weights at lr 0.05
-table "${B[@]}" --table lambda \
+# the anti-bias strength λ (Kendall form, log-spread), weights at lr 0.05; β-VAE at β = 2, near
+# where the learned β settles, tells the settled value from the way it was reached
+table "${B[@]}" --table lambda --variant beta-vae beta=2 \
   --variant l-vae bias_penalty=0 $F --variant l-vae bias_penalty=0.1 $F \
   --variant l-vae $F --variant l-vae bias_penalty=0.5 $F --variant l-vae bias_penalty=1 $F
 # the forms: abs-log-spread, Liebel, weights on the simplex (barrier 5 and 20)
