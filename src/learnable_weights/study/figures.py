@@ -42,7 +42,8 @@ def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> 
         steps = runs[0][0][:length]
         stacked = np.stack([betas[:length] for _, betas in runs])
         mean = np.exp(np.log(np.clip(stacked, 1e-12, None)).mean(axis=0))
-        (line,) = axes.plot(steps, mean, label=f"{label} ({len(runs)} seeds)")
+        seeds = f"{len(runs)} seed" + ("s" if len(runs) > 1 else "")
+        (line,) = axes.plot(steps, mean, label=f"{label} ({seeds})")
         if len(runs) > 1:
             axes.fill_between(
                 steps, stacked.min(axis=0), stacked.max(axis=0), color=line.get_color(), alpha=0.2
