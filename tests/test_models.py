@@ -124,14 +124,16 @@ def test_options_and_likelihood_override() -> None:
 def test_learned_models_take_the_simplex_parameterization_and_term_scales(name: str) -> None:
     model = models.build(
         name, *_networks(), latent_dim=D, parameterization="simplex", bias_penalty=2.0,
-        recon_scale=0.5, kl_scale=0.25,
+        recon_scale=0.5, kl_scale=0.25, network_objective="beta-vae",
     )  # fmt: skip
     weighting = model.weighting
     assert isinstance(weighting, LearnedWeighting)
     assert isinstance(weighting.loss, SimplexWeightedLoss) and weighting.loss.bias_penalty == 2.0
     assert (weighting.recon_scale, weighting.kl_scale) == (0.5, 0.25)
+    assert weighting.network_objective == "beta-vae"
     out = model(_data())
     assert torch.allclose(out.beta, torch.full_like(out.beta, 0.5))  # equal weights × 0.25 / 0.5
+    assert out.weights[0].item() == 1.0  # the network sees R + β·KL
     out.loss.backward()
     assert weighting.loss.log_variances.grad is not None
 

@@ -344,3 +344,47 @@ def test_learned_weighting_scales_the_terms_it_shows_the_weights_and_reports_in_
     assert weighting.beta.item() == pytest.approx(kendall_beta * 0.1 * 4096, rel=1e-6)
     assert objective.beta.item() == pytest.approx(weighting.beta.item(), rel=1e-6)
     assert "recon_scale=0.000244141, kl_scale=0.1" in repr(weighting)
+
+
+@pytest.mark.parametrize("group_sizes", [(1, 1), (1, 3)])
+def test_network_objective_beta_vae_gives_the_network_r_plus_beta_kl(
+    group_sizes: tuple[int, int],
+) -> None:
+    """``network_objective="beta-vae"``: the network's gradient is that of R + β·KL with the
+    learned β (a β-VAE's), the log-variances' gradient is the loss's own, and β is the same as
+    with the default objective."""
+    init = [0.4, -0.3] if group_sizes[1] == 1 else [0.4, -0.3, 0.1, -0.8]
+
+    def run(objective: str) -> tuple[LearnedWeighting, Any, torch.Tensor, torch.Tensor]:
+        loss = LearnableWeightedLoss(
+            names=("recon", "kl"), group_sizes=group_sizes, init_log_variances=init
+        )
+        weighting = LearnedWeighting(loss, network_objective=objective)  # type: ignore[arg-type]
+        recon = torch.tensor(900.0, requires_grad=True)
+        kl_per_dim = torch.tensor([3.0, 5.0, 2.0], requires_grad=True)
+        out = weighting(recon, kl_per_dim)
+        out.loss.backward()
+        return weighting, out, recon, kl_per_dim
+
+    weighted, _, weighted_recon, _ = run("weighted")
+    decoupled, out, recon, kl_per_dim = run("beta-vae")
+    beta = decoupled.beta
+    torch.testing.assert_close(beta, weighted.beta)
+    assert recon.grad is not None and kl_per_dim.grad is not None
+    assert recon.grad.item() == pytest.approx(1.0)
+    expected_kl_grad = beta.expand(3) if beta.dim() == 0 else beta
+    torch.testing.assert_close(kl_per_dim.grad, expected_kl_grad)
+    # the weights learn exactly as with the default objective
+    weighted_grad = weighted.loss.log_variances.grad
+    assert weighted_grad is not None
+    torch.testing.assert_close(decoupled.loss.log_variances.grad, weighted_grad)
+    # what is reported is what the network saw: reconstruction weight 1, KL weight β
+    torch.testing.assert_close(decoupled.weights, torch.cat([torch.ones(1), beta.reshape(-1)]))
+    assert out.recon_weight.item() == 1.0
+    assert weighted_recon.grad is not None and weighted_recon.grad.item() < 0.5  # ½e^(−0.4)
+    assert "network_objective='beta-vae'" in repr(decoupled)
+    with pytest.raises(ValueError, match="network_objective must be"):
+        LearnedWeighting(
+            LearnableWeightedLoss(names=("recon", "kl")),
+            network_objective="both",  # type: ignore[arg-type]
+        )

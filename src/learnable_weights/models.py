@@ -54,6 +54,7 @@ from learnable_weights.weighting import (
     DynamicVAEWeighting,
     FixedWeighting,
     LearnedWeighting,
+    NetworkObjective,
     Weighting,
 )
 
@@ -97,6 +98,9 @@ PARAMETERIZATIONS: dict[str, type[LearnableWeightedLoss]] = {
 """The learned models' ``parameterization`` option: the class of their learned weights."""
 
 
+_LEARNED_OPTIONS = frozenset({"parameterization", "recon_scale", "kl_scale", "network_objective"})
+
+
 def _learned(per_dimension: bool) -> _Spec:
     def make(
         latent_dim: int,
@@ -104,6 +108,7 @@ def _learned(per_dimension: bool) -> _Spec:
         parameterization: str = "log-variance",
         recon_scale: float = 1.0,
         kl_scale: float = 1.0,
+        network_objective: NetworkObjective = "weighted",
         **options: Any,
     ) -> Weighting:
         if parameterization not in PARAMETERIZATIONS:
@@ -117,14 +122,16 @@ def _learned(per_dimension: bool) -> _Spec:
         if foreign:
             raise ValueError(
                 f"the {parameterization!r} parameterization takes no option {foreign}; it takes "
-                f"{sorted(accepted | {'parameterization', 'recon_scale', 'kl_scale'})}"
+                f"{sorted(accepted | _LEARNED_OPTIONS)}"
             )
         sizes = (1, latent_dim) if per_dimension else (1, 1)
         loss = cls(names=("recon", "kl"), group_sizes=sizes, **options)
-        return LearnedWeighting(loss, recon_scale=recon_scale, kl_scale=kl_scale)
+        return LearnedWeighting(
+            loss, recon_scale=recon_scale, kl_scale=kl_scale, network_objective=network_objective
+        )
 
     options = frozenset(
-        {"parameterization", "recon_scale", "kl_scale"}.union(
+        _LEARNED_OPTIONS.union(
             *(
                 _keyword_names(c, "num_terms", "names", "group_sizes")
                 for c in PARAMETERIZATIONS.values()

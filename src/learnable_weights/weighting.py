@@ -33,7 +33,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -46,10 +46,14 @@ __all__ = [
     "DynamicVAEWeighting",
     "FixedWeighting",
     "LearnedWeighting",
+    "NetworkObjective",
     "ScheduledWeighting",
     "WeightedObjective",
     "Weighting",
 ]
+
+NetworkObjective = Literal["weighted", "beta-vae"]
+"""What the network of a `LearnedWeighting` minimises (see its ``network_objective``)."""
 
 
 @dataclass(frozen=True)
@@ -427,12 +431,32 @@ class LearnedWeighting(Weighting):
             included. ``recon_scale=1/(C·H·W)`` and ``kl_scale=1/D`` show the weights
             per-element means (Kendall's β follows the terms' ratio, so the scale convention moves
             it); the default, 1 and 1, shows them the sums.
+        network_objective: what the encoder and decoder minimise.
+
+            - ``"weighted"`` (default): the loss itself, ``w_R·R + w_KL·KL`` plus the weights'
+              own terms, as in uncertainty weighting (Kendall et al. 2018) and L-VAE.
+            - ``"beta-vae"``: ``R + β·KL`` with the learned ``β = w_KL / w_R`` (detached), while
+              the weights minimise the loss on the detached terms. β, and where it settles, are
+              the same; what changes is the scale of the network's gradient, which ``"weighted"``
+              multiplies by ``w_R`` (about ``1/(2R)`` at Kendall's settling point: it falls by
+              two orders of magnitude as R falls, and Adam's running second moment lags behind
+              it). ``.weights`` are then ``(1, β)``.
     """
 
     def __init__(
-        self, loss: LearnableWeightedLoss, *, recon_scale: float = 1.0, kl_scale: float = 1.0
+        self,
+        loss: LearnableWeightedLoss,
+        *,
+        recon_scale: float = 1.0,
+        kl_scale: float = 1.0,
+        network_objective: NetworkObjective = "weighted",
     ) -> None:
         super().__init__()
+        if network_objective not in ("weighted", "beta-vae"):
+            raise ValueError(
+                f"network_objective must be 'weighted' or 'beta-vae', got {network_objective!r}"
+            )
+        self.network_objective: NetworkObjective = network_objective
         for name, value in (("recon_scale", recon_scale), ("kl_scale", kl_scale)):
             if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
@@ -456,6 +480,9 @@ class LearnedWeighting(Weighting):
     def weights(self) -> Tensor:
         """``(1 + K,)`` the multipliers of the summed terms: reconstruction, then KL (the loss's
         weights, ½·e^(−s) for `LearnableWeightedLoss`, times the term scales)."""
+        if self.network_objective == "beta-vae":
+            beta = self.beta.reshape(-1)
+            return torch.cat([beta.new_ones(1), beta])
         weights = self.loss.weights
         return torch.cat([weights[:1] * self.recon_scale, weights[1:] * self.kl_scale])
 
@@ -472,7 +499,12 @@ class LearnedWeighting(Weighting):
                 "dimensions; build it with group_sizes=(1, latent_dim)"
             )
         kl = kl_per_dim if size > 1 else kl_per_dim.sum()
-        loss = self.loss(recon * self.recon_scale, kl * self.kl_scale)
+        if self.network_objective == "beta-vae":
+            loss = self.loss(recon.detach() * self.recon_scale, kl.detach() * self.kl_scale)
+            beta = self.beta  # after the call, which may project the log-variances
+            loss = loss + recon + (beta * kl).sum()
+        else:
+            loss = self.loss(recon * self.recon_scale, kl * self.kl_scale)
         weights = self.weights
         breakdown = self.loss.last
         extras = {} if breakdown is None else {"regularizer": breakdown.regularizer}
@@ -480,9 +512,12 @@ class LearnedWeighting(Weighting):
         return WeightedObjective(loss, weights[0], kl_weight, extras)
 
     def extra_repr(self) -> str:
-        if self.recon_scale == 1.0 and self.kl_scale == 1.0:
-            return ""
-        return f"recon_scale={self.recon_scale:g}, kl_scale={self.kl_scale:g}"
+        parts = []
+        if self.recon_scale != 1.0 or self.kl_scale != 1.0:
+            parts.append(f"recon_scale={self.recon_scale:g}, kl_scale={self.kl_scale:g}")
+        if self.network_objective != "weighted":
+            parts.append(f"network_objective={self.network_objective!r}")
+        return ", ".join(parts)
 
 
 def _check_bounds(beta_min: float, beta_max: float | None) -> None:
