@@ -22,6 +22,7 @@ if [[ " ${only[*]} " != *" --tables-only "* ]]; then
   # every row in one sweep, so that every row's seed 0 runs before any seed 1
   table --table all --models l-vae \
     --variant l-vae $F --variant l-vae weighting_lr=0.005 \
+    --variant l-vae network_objective=beta-vae $F \
     --variant l-vae bias_penalty=0 $F --variant l-vae bias_penalty=1 $F \
     --variant l-vae parameterization=simplex bias_penalty=5 \
     --variant l-vae parameterization=simplex bias_penalty=5 $F \
@@ -34,6 +35,9 @@ if [[ " ${only[*]} " != *" --tables-only "* ]]; then
 fi
 # the weights' own learning rate (the network's is 5e-4), at the default λ = 0.25
 table "${B[@]}" --table weights-lr --variant l-vae weighting_lr=0.005 --variant l-vae $F
+# what the network minimises: the weighted loss (default) or R + β·KL with the learned β
+table "${B[@]}" --table network --variant beta-vae beta=2 --variant l-vae $F \
+  --variant l-vae network_objective=beta-vae $F
 # the anti-bias strength λ (Kendall form, log-spread), weights at lr 0.05; β-VAE at β = 2, near
 # where the learned β settles, tells the settled value from the way it was reached
 table "${B[@]}" --table lambda --variant beta-vae beta=2 \
