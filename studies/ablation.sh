@@ -18,21 +18,19 @@ B=(--models vae beta-vae l-vae --option beta-vae:beta=4)
 F=weighting_lr=0.05
 table() { "$python" examples/compare_models.py "${A[@]}" "$@" "${only[@]}"; }
 
-if [[ " ${only[*]} " != *" --tables-only "* ]]; then
-  # every row in one sweep, so that every row's seed 0 runs before any seed 1
-  table --table all --models l-vae \
-    --variant l-vae $F --variant l-vae weighting_lr=0.005 \
-    --variant l-vae network_objective=beta-vae $F \
-    --variant l-vae bias_penalty=0 $F --variant l-vae bias_penalty=1 $F \
-    --variant l-vae parameterization=simplex bias_penalty=5 \
-    --variant l-vae parameterization=simplex bias_penalty=5 $F \
-    --variant l-vae parameterization=simplex bias_penalty=20 $F \
-    --variant l-vae bias_penalty=0.1 $F --variant l-vae bias_penalty=0.5 $F \
-    --variant l-vae recon_scale=0.000244140625 kl_scale=0.1 $F \
-    --variant l-vae uncertainty=liebel $F --variant l-vae bias_regularizer=abs-log-spread $F \
-    --variant l-vae "init_log_variances=[0,-1.386]" --variant l-vae "init_log_variances=[0,-2.773]" \
-    --variant mdl-vae $F --variant vae --variant beta-vae beta=4 --variant beta-vae beta=2
-fi
+# every row in one sweep (table "all"), so that every row's seed 0 runs before any seed 1
+table --table all --models l-vae \
+  --variant l-vae $F --variant l-vae weighting_lr=0.005 \
+  --variant l-vae network_objective=beta-vae $F \
+  --variant l-vae bias_penalty=0 $F --variant l-vae bias_penalty=1 $F \
+  --variant l-vae parameterization=simplex bias_penalty=5 \
+  --variant l-vae parameterization=simplex bias_penalty=5 $F \
+  --variant l-vae parameterization=simplex bias_penalty=20 $F \
+  --variant l-vae bias_penalty=0.1 $F --variant l-vae bias_penalty=0.5 $F \
+  --variant l-vae recon_scale=0.000244140625 kl_scale=0.1 $F \
+  --variant l-vae uncertainty=liebel $F --variant l-vae bias_regularizer=abs-log-spread $F \
+  --variant l-vae "init_log_variances=[0,-1.386]" --variant l-vae "init_log_variances=[0,-2.773]" \
+  --variant mdl-vae $F --variant vae --variant beta-vae beta=4 --variant beta-vae beta=2
 # the weights' own learning rate (the network's is 5e-4), at the default λ = 0.25
 table "${B[@]}" --table weights-lr --variant l-vae weighting_lr=0.005 --variant l-vae $F
 # what the network minimises: the weighted loss (default) or R + β·KL with the learned β
