@@ -14,14 +14,11 @@ orders trained models as the exact one does.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-from learnable_weights import data, models
 from learnable_weights.metrics import evaluate
-from learnable_weights.nets import reference_networks
-from learnable_weights.training.checkpoint import latest_checkpoint, load_checkpoint
+from learnable_weights.study import load_run
 
 
 def main() -> None:
@@ -29,23 +26,8 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="run folders of a sweep")
     args = parser.parse_args()
     for run_dir in args.runs:
-        record = json.loads((run_dir / "result.json").read_text())
-        budget = record["budget"]
-        dataset = data.load(budget["dataset"], **budget["dataset_options"])
-        channels = int(dataset.observation_shape[0])
-        encoder, decoder = reference_networks(channels, budget["latent_dim"])
-        model = models.build(
-            record["model"],
-            encoder,
-            decoder,
-            latent_dim=budget["latent_dim"],
-            **{k: v for k, v in record["options"].items() if k != "weighting_lr"},
-        )
-        checkpoint = latest_checkpoint(run_dir / "checkpoints")
-        if checkpoint is None:
-            raise SystemExit(f"{run_dir} has no checkpoint")
-        model.load_state_dict(load_checkpoint(checkpoint, map_location="cpu")["model"])
-        model.eval()
+        run = load_run(run_dir)
+        model, dataset, checkpoint = run.model.eval(), run.dataset, run.checkpoint
         scores = {}
         for mode in ("fast", "exact"):
             started = time.perf_counter()

@@ -40,8 +40,7 @@ def settling_beta(recon: float, kl: float, bias_penalty: float) -> float:
     β = (R/KL)·(1 − 2λd)/(1 + 2λd) with d = ln β, solved by bisection on d."""
     ratio_log = math.log(recon / kl)
     half_width = 1.0 / (2 * bias_penalty) if bias_penalty else 50.0
-    low, high = -half_width, half_width
-    low, high = low + 1e-12, high - 1e-12
+    low, high = -half_width + 1e-12, half_width - 1e-12  # the open interval |2λd| < 1
     for _ in range(200):
         d = 0.5 * (low + high)
         residual = d - ratio_log - math.log((1 - 2 * bias_penalty * d) / (1 + 2 * bias_penalty * d))

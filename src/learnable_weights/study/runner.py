@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import multiprocessing
 import os
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -44,7 +45,7 @@ from learnable_weights.study.results import (
     write_text_atomic,
 )
 from learnable_weights.training import SamplerBatches, TrainConfig, train
-from learnable_weights.training.checkpoint import latest_checkpoint
+from learnable_weights.training.checkpoint import latest_checkpoint, load_checkpoint
 from learnable_weights.vae import LVAE
 
 __all__ = [
@@ -53,6 +54,8 @@ __all__ = [
     "TRAINING_OPTIONS",
     "Budget",
     "RunsFailedError",
+    "TrainedRun",
+    "load_run",
     "reconstruction_errors",
     "run_lock",
     "run_one",
@@ -186,18 +189,11 @@ def run_one(
     """
     started = time.perf_counter()
     device = torch.device(device)
-    dataset = data.load(budget.dataset, **budget.dataset_options)
-    if not isinstance(dataset, GroundTruthDataset):
-        raise ValueError(
-            f"{budget.dataset!r} has no ground-truth factors, so its runs cannot be scored; "
-            "a sweep needs a dataset with factors"
-        )
+    dataset = _load_dataset(budget.dataset, budget.dataset_options)
     options = run.options_dict()
-    weighting_lr = options.pop("weighting_lr", budget.weighting_lr)
+    weighting_lr = options.get("weighting_lr", budget.weighting_lr)
     torch.manual_seed(run.seed)
-    channels = int(dataset.observation_shape[0])
-    encoder, decoder = reference_networks(channels, budget.latent_dim)
-    model = models.build(run.model, encoder, decoder, latent_dim=budget.latent_dim, **options)
+    model = _build_model(run.model, options, dataset, budget.latent_dim)
     # Logs and checkpoints fall on every scored step, so each has its β and KL and is kept.
     config = TrainConfig(
         steps=budget.steps,
@@ -254,6 +250,65 @@ def run_one(
     if not budget.eval_steps:
         del extra["milestones"]
     return write_result(sweep_dir, run, budget.as_dict(), scores, extra)
+
+
+class TrainedRun(NamedTuple):
+    """A finished run of a sweep, as `load_run` rebuilds it."""
+
+    model: LVAE
+    """The model with the weights of ``checkpoint``, in training mode, on the CPU."""
+    dataset: GroundTruthDataset
+    record: dict[str, Any]
+    """The run's result file."""
+    checkpoint: Path
+    state: dict[str, Any]
+    """The checkpoint's contents (``step``, ``history``, ...)."""
+
+
+def load_run(run_dir: Path) -> TrainedRun:
+    """Rebuilds the trained model of a finished run (``<sweep>/runs/<run_id>``) from its result
+    file (model, options, latent size, dataset) and its latest checkpoint, for pictures or further
+    metrics after a sweep.
+
+    Raises:
+        FileNotFoundError: the result file or every checkpoint is missing (the run has not
+            finished, or the folder is not a run's).
+    """
+    result_file = run_dir / "result.json"
+    if not result_file.is_file():
+        raise FileNotFoundError(
+            f"{result_file} is missing: the run has not finished (or {run_dir} is not a run)"
+        )
+    checkpoint = latest_checkpoint(run_dir / "checkpoints")
+    if checkpoint is None:
+        raise FileNotFoundError(f"{run_dir / 'checkpoints'} holds no checkpoint of the run")
+    record = json.loads(result_file.read_text())
+    budget = record["budget"]
+    dataset = _load_dataset(budget["dataset"], budget.get("dataset_options", {}))
+    model = _build_model(record["model"], record["options"], dataset, budget["latent_dim"])
+    state = load_checkpoint(checkpoint, map_location="cpu")
+    model.load_state_dict(state["model"])
+    return TrainedRun(model, dataset, record, checkpoint, state)
+
+
+def _load_dataset(name: str, options: Mapping[str, Any]) -> GroundTruthDataset:
+    dataset = data.load(name, **options)
+    if not isinstance(dataset, GroundTruthDataset):
+        raise ValueError(
+            f"{name!r} has no ground-truth factors, so its runs cannot be scored; "
+            "a sweep needs a dataset with factors"
+        )
+    return dataset
+
+
+def _build_model(
+    name: str, options: Mapping[str, Any], dataset: GroundTruthDataset, latent_dim: int
+) -> LVAE:
+    """A run's model on the reference networks; the run's training options are not the model's."""
+    channels = int(dataset.observation_shape[0])
+    encoder, decoder = reference_networks(channels, latent_dim)
+    model_options = {k: v for k, v in options.items() if k not in TRAINING_OPTIONS}
+    return models.build(name, encoder, decoder, latent_dim=latent_dim, **model_options)
 
 
 def run_sweep(
