@@ -30,7 +30,11 @@ table --table all --models l-vae \
   --variant l-vae recon_scale=0.000244140625 kl_scale=0.1 $F \
   --variant l-vae uncertainty=liebel $F --variant l-vae bias_regularizer=abs-log-spread $F \
   --variant l-vae "init_log_variances=[0,-1.386]" --variant l-vae "init_log_variances=[0,-2.773]" \
-  --variant mdl-vae $F --variant vae --variant beta-vae beta=4 --variant beta-vae beta=2
+  --variant mdl-vae $F --variant vae --variant beta-vae beta=4 --variant beta-vae beta=2 \
+  --variant l-vae network_objective=beta-vae bias_penalty=0 $F \
+  --variant l-vae network_objective=beta-vae bias_penalty=0.1 $F \
+  --variant l-vae network_objective=beta-vae bias_penalty=1 $F \
+  --variant l-vae network_objective=beta-vae parameterization=simplex bias_penalty=5 $F
 # the weights' own learning rate (the network's is 5e-4), at the default λ = 0.25
 table "${B[@]}" --table weights-lr --variant l-vae weighting_lr=0.005 --variant l-vae $F
 # what the network minimises: the weighted loss (default) or R + β·KL with the learned β
@@ -47,6 +51,13 @@ table "${B[@]}" --table forms --variant l-vae $F \
   --variant l-vae parameterization=simplex bias_penalty=5 \
   --variant l-vae parameterization=simplex bias_penalty=5 $F \
   --variant l-vae parameterization=simplex bias_penalty=20 $F
+# the β-VAE objective with the learned β (the network minimises R + β·KL) crossed with λ and the
+# simplex form: the rows above ran with the weighted objective
+table "${B[@]}" --table network-lambda --variant l-vae network_objective=beta-vae bias_penalty=0 $F \
+  --variant l-vae network_objective=beta-vae bias_penalty=0.1 $F \
+  --variant l-vae network_objective=beta-vae $F \
+  --variant l-vae network_objective=beta-vae bias_penalty=1 $F \
+  --variant l-vae network_objective=beta-vae parameterization=simplex bias_penalty=5 $F
 # the scale the weights see: sums (default) against per-element means (64x64 pixels, 10 dims)
 table "${B[@]}" --table scale --variant l-vae $F \
   --variant l-vae recon_scale=0.000244140625 kl_scale=0.1 $F

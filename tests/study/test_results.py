@@ -81,8 +81,24 @@ def test_descriptive_scores_are_not_ranked() -> None:
     ]
     summary = summarize(records)
     assert "kl" not in summary.rank["vae"] and summary.rank["beta-vae"]["mig"] == 1
-    assert "| `vae` | 1 | 25 ± 0 | 0.1 ± 0 (2) |" in to_markdown(summary)
+    assert "| `vae` | 1 | 25 ± 0 | 0.1 ± 0 (2) | 1 of 1 |" in to_markdown(summary)
     assert "vae,kl,25.0,0.0,1,\n" in to_csv(summary)
+
+
+def test_top_two_counts_only_disentanglement_metrics_and_shares_ties() -> None:
+    records = [
+        {"label": "a", "scores": {"mig": 0.3, "dci": 0.1, "sap": 0.2, "recon_bce": 10.0}},
+        {"label": "b", "scores": {"mig": 0.2, "dci": 0.3, "sap": 0.2, "recon_bce": 20.0}},
+        {"label": "c", "scores": {"mig": 0.1, "dci": 0.2, "sap": 0.1, "recon_bce": 30.0}},
+    ]
+    summary = summarize(records)
+    # a: MIG 1st, DCI 3rd, SAP tied 1st; reconstruction (a is 1st) is not counted
+    assert summary.top_two("a") == (2, 3)
+    assert summary.top_two("b") == (3, 3)
+    assert summary.top_two("c") == (1, 3)
+    assert "| 1 of 3 |" in to_markdown(summary).splitlines()[-1]
+    without = summarize([{"label": "a", "scores": {"recon_bce": 1.0}}])
+    assert without.top_two("a") == (0, 0) and "top 2" not in to_markdown(without)
 
 
 def test_scores_at_step_takes_each_runs_milestone_or_final_scores() -> None:
@@ -102,9 +118,9 @@ def test_scores_at_step_takes_each_runs_milestone_or_final_scores() -> None:
 def test_markdown_and_csv_tables() -> None:
     summary = summarize(_records(), scores=["mig", "recon_loss"])
     table = to_markdown(summary)
-    assert table.splitlines()[0] == "| model | seeds | mig | recon_loss |"
-    assert "| `beta-vae` | 2 | 0.15 ± 0.0707 (1) | 42 ± 2.83 (2) |" in table
-    assert "| `l-vae` | 1 | 0.05 ± 0 (2) | – |" in table
+    assert table.splitlines()[0] == "| model | seeds | mig | recon_loss | top 2 |"
+    assert "| `beta-vae` | 2 | 0.15 ± 0.0707 (1) | 42 ± 2.83 (2) | 1 of 1 |" in table
+    assert "| `l-vae` | 1 | 0.05 ± 0 (2) | – | 1 of 1 |" in table
     rows = list(csv.DictReader(io.StringIO(to_csv(summary))))
     assert len(rows) == 5  # l-vae has no recon_loss
     first = rows[0]

@@ -14,6 +14,7 @@ from learnable_weights.study.plan import (
     select_shard,
 )
 from learnable_weights.study.results import (
+    DISENTANGLEMENT_SCORES,
     BudgetMismatchError,
     Summary,
     load_results,
@@ -37,6 +38,7 @@ from learnable_weights.study.runner import (
 )
 
 __all__ = [
+    "DISENTANGLEMENT_SCORES",
     "EVALUATIONS",
     "Budget",
     "BudgetMismatchError",

@@ -23,6 +23,7 @@ from typing import Any
 from learnable_weights.study.plan import RunSpec
 
 __all__ = [
+    "DISENTANGLEMENT_SCORES",
     "LOWER_IS_BETTER",
     "UNRANKED",
     "BudgetMismatchError",
@@ -44,6 +45,13 @@ LOWER_IS_BETTER = frozenset({"recon_bce", "recon_sse", "recon_loss", "wall_time_
 
 UNRANKED = frozenset({"kl", "beta"})
 """Descriptive scores (how much KL a model kept, the β it ended with): shown, never ranked."""
+
+
+DISENTANGLEMENT_SCORES = frozenset(
+    {"beta_vae", "factor_vae", "mig", "dci", "sap", "modularity_explicitness"}
+)
+"""The disentanglement metrics' headlines: the scores that `Summary.top_two` counts (the L-VAE
+paper's claim is "best or second best" on these; reconstruction errors are not among them)."""
 
 
 class BudgetMismatchError(ValueError):
@@ -171,6 +179,13 @@ class Summary:
     count: dict[str, dict[str, int]]
     rank: dict[str, dict[str, int]]
 
+    def top_two(self, label: str) -> tuple[int, int]:
+        """``(k, n)``: ``label`` ranks first or second on ``k`` of the ``n`` disentanglement
+        metrics (`DISENTANGLEMENT_SCORES`) that it has a score for."""
+        ranked = [key for key in self.scores if key in DISENTANGLEMENT_SCORES]
+        ranks = [self.rank[label][key] for key in ranked if key in self.rank[label]]
+        return sum(rank <= 2 for rank in ranks), len(ranks)
+
 
 def summarize(records: Sequence[Mapping[str, Any]], scores: Sequence[str] | None = None) -> Summary:
     """Aggregates result records by label (see `Summary`). Scores default to every score found."""
@@ -213,8 +228,10 @@ def summarize(records: Sequence[Mapping[str, Any]], scores: Sequence[str] | None
 
 def to_markdown(summary: Summary, digits: int = 3) -> str:
     """A markdown table: one row per label, ``mean ± std (rank)`` per score (no rank for the
-    descriptive scores), and the seed count."""
-    header = ["model", "seeds", *summary.scores]
+    descriptive scores), the seed count and, when the table holds disentanglement metrics, on how
+    many of them the row is best or second best (`Summary.top_two`)."""
+    counted = any(key in DISENTANGLEMENT_SCORES for key in summary.scores)
+    header = ["model", "seeds", *summary.scores, *(["top 2"] if counted else [])]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label in summary.labels:
         seeds = max(summary.count[label].values(), default=0)
@@ -227,6 +244,9 @@ def to_markdown(summary: Summary, digits: int = 3) -> str:
             rank = summary.rank[label].get(key)
             suffix = "" if rank is None else f" ({rank})"
             cells.append(f"{mean:.{digits}g} ± {std:.{digits}g}{suffix}")
+        if counted:
+            best, metrics = summary.top_two(label)
+            cells.append(f"{best} of {metrics}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
