@@ -44,6 +44,7 @@ from learnable_weights.study import (
     EVALUATIONS,
     Budget,
     RunsFailedError,
+    check_configurations,
     load_results,
     parse_option,
     parse_shard,
@@ -168,6 +169,7 @@ def main() -> None:
         except RunsFailedError as error:  # the tables of what finished, then the error
             failure = error
     records = load_results(args.out, runs, budget.as_dict())
+    check_configurations(records, runs, budget)
     ordered = [records[run.run_id] for run in runs if run.run_id in records]
     if not ordered:
         print("no result files yet")

@@ -16,13 +16,16 @@ import torch
 
 from learnable_weights.study import (
     Budget,
+    ConfigurationMismatchError,
     RunsFailedError,
     RunSpec,
     plan_runs,
     result_path,
+    run_configuration,
     run_lock,
     run_sweep,
     scores_at_step,
+    write_result,
 )
 from learnable_weights.study import runner as runner_module
 from learnable_weights.study.runner import ERROR_FILE
@@ -50,6 +53,44 @@ def test_sweep_writes_results_and_resumes_without_rework(tmp_path: Path) -> None
     run_sweep(runs, BUDGET, tmp_path, log=lines.append)
     assert lines == ["2 runs: 2 already have result files, 0 to run"]
     assert [result_path(tmp_path, r).stat().st_mtime_ns for r in runs] == modified
+
+
+def test_run_configuration_spells_out_the_defaults_and_the_weights_rate() -> None:
+    default, stronger = plan_runs(["l-vae"], [0], grids={"l-vae": {"bias_penalty": [0.25, 1.0]}})
+    configuration = run_configuration(default, BUDGET)
+    assert "bias_penalty=0.25" in configuration["model"]  # the default, spelled out
+    assert "Conv2d" in configuration["model"]  # the networks are part of it
+    assert configuration["weighting_state"] == {"loss.log_variances": [0.0, 0.0]}
+    assert configuration["weighting_lr"] == BUDGET.lr  # None: the network's rate
+    assert run_configuration(default, dataclasses.replace(BUDGET, weighting_lr=0.05))[
+        "weighting_lr"
+    ] == pytest.approx(0.05)
+    assert run_configuration(stronger, BUDGET)["model"] != configuration["model"]
+
+
+def test_a_file_made_with_another_configuration_is_refused_before_training(
+    tmp_path: Path,
+) -> None:
+    runs = plan_runs(["l-vae", "vae"], [0])
+    other = plan_runs(["l-vae"], [0], grids={"l-vae": {"bias_penalty": [0.5]}})[0]
+    # as a library whose l-vae default was λ = 0.5 would have written the l-vae file
+    write_result(tmp_path, runs[0], BUDGET.as_dict(), {"mig": 0.1},
+                 extra={"configuration": run_configuration(other, BUDGET)})  # fmt: skip
+    write_result(tmp_path, runs[1], BUDGET.as_dict(), {"mig": 0.2})  # older file: no record
+    lines: list[str] = []
+    with pytest.raises(ConfigurationMismatchError, match=r"l-vae__seed0 \(model\)") as error:
+        run_sweep(runs, BUDGET, tmp_path, log=lines.append)
+    assert error.value.stale == {"l-vae__seed0": ["model"]} and lines == []  # nothing trained
+    write_result(tmp_path, runs[0], BUDGET.as_dict(), {"mig": 0.1},
+                 extra={"configuration": run_configuration(runs[0], BUDGET)})  # fmt: skip
+    run_sweep(runs, BUDGET, tmp_path, log=lines.append)
+    assert lines == ["2 runs: 2 already have result files, 0 to run"]
+    # a library that trained the weights at another rate by default made another run too
+    changed = {**run_configuration(runs[0], BUDGET), "weighting_lr": 0.05}
+    write_result(tmp_path, runs[0], BUDGET.as_dict(), {"mig": 0.1},
+                 extra={"configuration": changed})  # fmt: skip
+    with pytest.raises(ConfigurationMismatchError, match=r"\(weighting_lr\)"):
+        run_sweep(runs, BUDGET, tmp_path)
 
 
 @pytest.mark.slow

@@ -3,7 +3,11 @@
 Every run of a sweep uses the same `Budget` (dataset, steps, optimizer settings, evaluation
 sizes): only the model, its options and the seed differ, so the tables compare like with like.
 A run that was interrupted resumes from its own latest checkpoint (``runs/<run_id>/checkpoints``);
-a finished run is never redone, because its result file exists. While a process trains a run it
+a finished run is never redone, because its result file exists. Each file also records what the
+run's options resolved to in the library that trained it (`run_configuration`: the networks, the
+weighting with every default spelled out, the weights' learning rate), and a sweep refuses to reuse
+a file that this version of the library would configure otherwise (`ConfigurationMismatchError`),
+so a changed default never slips a stale run into a table. While a process trains a run it
 holds an exclusive lock on ``runs/<run_id>/.lock`` (POSIX ``flock``), so two sweeps over one
 folder (a second shell, a second machine on a shared file system that supports ``flock``) never
 train the same run at once: the second skips it.
@@ -53,10 +57,13 @@ __all__ = [
     "EVALUATIONS",
     "TRAINING_OPTIONS",
     "Budget",
+    "ConfigurationMismatchError",
     "RunsFailedError",
     "TrainedRun",
+    "check_configurations",
     "load_run",
     "reconstruction_errors",
+    "run_configuration",
     "run_lock",
     "run_one",
     "run_sweep",
@@ -169,6 +176,70 @@ class Budget:
         return values
 
 
+class ConfigurationMismatchError(ValueError):
+    """Result files of a sweep were made by a library that configured their runs otherwise (a
+    default, the networks or a weighting changed since): mixing them with new runs would be wrong.
+    ``stale``: ``run_id -> the fields that differ``."""
+
+    def __init__(self, stale: Mapping[str, Sequence[str]]) -> None:
+        self.stale = {run_id: list(fields) for run_id, fields in stale.items()}
+        listed = "; ".join(f"{run_id} ({', '.join(f)})" for run_id, f in self.stale.items())
+        super().__init__(
+            f"{len(self.stale)} result file(s) were made with another configuration than this "
+            f"library gives their options now: {listed}. A default or the networks changed since "
+            "they ran. Give the sweep another --out, spell the old setting out as options (and "
+            "rename the runs' folders to match), or delete those files to rerun them."
+        )
+
+
+def run_configuration(run: RunSpec, budget: Budget) -> dict[str, Any]:
+    """What ``run``'s model and options resolve to in this version of the library.
+
+    Returns ``{"model": repr(model), "weighting_state": {...}, "weighting_lr": float}``: the
+    networks, likelihood and weighting with every default spelled out, the weighting's state
+    before training (e.g. the initial log-variances), and the learning rate the weights train at.
+    Two runs with equal options and budgets are comparable only if these agree too.
+    """
+    dataset = _load_dataset(budget.dataset, budget.dataset_options)
+    model = _build_model(run.model, run.options_dict(), dataset, budget.latent_dim)
+    return _configuration(model, _weighting_lr(run, budget))
+
+
+def _configuration(model: LVAE, weighting_lr: float) -> dict[str, Any]:
+    state = {
+        name: value.detach().cpu().tolist()
+        for name, value in model.weighting.state_dict().items()
+        if isinstance(value, torch.Tensor)
+    }
+    return {"model": repr(model), "weighting_state": state, "weighting_lr": float(weighting_lr)}
+
+
+def _weighting_lr(run: RunSpec, budget: Budget) -> float:
+    value = run.options_dict().get("weighting_lr", budget.weighting_lr)
+    return float(budget.lr if value is None else value)
+
+
+def check_configurations(
+    records: Mapping[str, Mapping[str, Any]], runs: Sequence[RunSpec], budget: Budget
+) -> None:
+    """Raises `ConfigurationMismatchError` if a record of ``records`` (``run_id -> result file``,
+    as `load_results` returns) holds a configuration that differs from `run_configuration` of
+    its run now. Files written before configurations were recorded are accepted as they are."""
+    stale: dict[str, list[str]] = {}
+    for run in runs:
+        recorded = records.get(run.run_id, {}).get("configuration")
+        if recorded is None:
+            continue
+        current = json.loads(json.dumps(run_configuration(run, budget)))
+        differing = sorted(
+            k for k in set(current) | set(recorded) if current.get(k) != recorded.get(k)
+        )
+        if differing:
+            stale[run.run_id] = differing
+    if stale:
+        raise ConfigurationMismatchError(stale)
+
+
 def run_one(
     run: RunSpec,
     budget: Budget,
@@ -190,10 +261,10 @@ def run_one(
     started = time.perf_counter()
     device = torch.device(device)
     dataset = _load_dataset(budget.dataset, budget.dataset_options)
-    options = run.options_dict()
-    weighting_lr = options.get("weighting_lr", budget.weighting_lr)
+    weighting_lr = _weighting_lr(run, budget)
     torch.manual_seed(run.seed)
-    model = _build_model(run.model, options, dataset, budget.latent_dim)
+    model = _build_model(run.model, run.options_dict(), dataset, budget.latent_dim)
+    configuration = _configuration(model, weighting_lr)
     # Logs and checkpoints fall on every scored step, so each has its β and KL and is kept.
     config = TrainConfig(
         steps=budget.steps,
@@ -237,6 +308,7 @@ def run_one(
         for record in trained.history
     ]
     extra = {
+        "configuration": configuration,
         "milestones": [{"step": step, "scores": with_state(step)} for step in budget.eval_steps],
         "trajectory": trajectory,
         "wall_time_s": time.perf_counter() - started,
@@ -336,12 +408,15 @@ def run_sweep(
         log: where one line per started and finished run goes.
 
     Raises:
+        ConfigurationMismatchError: before training anything, if a result file was made with
+            another configuration than its run gets now (`check_configurations`).
         RunsFailedError: after every other run, if runs raised (each one's traceback in
             ``runs/<run_id>/error.txt``); it carries the records as well.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     done = load_results(sweep_dir, runs, budget.as_dict())
+    check_configurations(done, runs, budget)
     # Seed by seed, so that a sweep stopped early has every variant at its first seeds.
     seed_order = {seed: index for index, seed in enumerate(dict.fromkeys(r.seed for r in runs))}
     pending = sorted(
