@@ -66,6 +66,8 @@ def test_run_configuration_spells_out_the_defaults_and_the_weights_rate() -> Non
         "weighting_lr"
     ] == pytest.approx(0.05)
     assert run_configuration(stronger, BUDGET)["model"] != configuration["model"]
+    vae = plan_runs(["vae"], [0])[0]
+    assert run_configuration(vae, BUDGET)["weighting_lr"] is None  # no learned weights
 
 
 def test_a_file_made_with_another_configuration_is_refused_before_training(

@@ -41,6 +41,7 @@ from learnable_weights._version import __version__
 from learnable_weights.data.device_sampler import Storage
 from learnable_weights.data.ground_truth import GroundTruthDataset
 from learnable_weights.nets import reference_networks
+from learnable_weights.optim import iter_learnable_losses
 from learnable_weights.study.plan import RunSpec
 from learnable_weights.study.results import (
     load_results,
@@ -195,9 +196,10 @@ class ConfigurationMismatchError(ValueError):
 def run_configuration(run: RunSpec, budget: Budget) -> dict[str, Any]:
     """What ``run``'s model and options resolve to in this version of the library.
 
-    Returns ``{"model": repr(model), "weighting_state": {...}, "weighting_lr": float}``: the
-    networks, likelihood and weighting with every default spelled out, the weighting's state
-    before training (e.g. the initial log-variances), and the learning rate the weights train at.
+    Returns ``{"model": repr(model), "weighting_state": {...}, "weighting_lr": float | None}``:
+    the networks, likelihood and weighting with every default spelled out, the weighting's state
+    before training (e.g. the initial log-variances), and the learning rate the learned weights
+    train at (``None`` for a model without learned weights).
     Two runs with equal options and budgets are comparable only if these agree too.
     """
     dataset = _load_dataset(budget.dataset, budget.dataset_options)
@@ -211,7 +213,13 @@ def _configuration(model: LVAE, weighting_lr: float) -> dict[str, Any]:
         for name, value in model.weighting.state_dict().items()
         if isinstance(value, torch.Tensor)
     }
-    return {"model": repr(model), "weighting_state": state, "weighting_lr": float(weighting_lr)}
+    learned = any(True for _ in iter_learnable_losses(model))
+    return {
+        "model": repr(model),
+        "weighting_state": state,
+        # a model without learned weights has no such rate: its runs do not depend on it
+        "weighting_lr": float(weighting_lr) if learned else None,
+    }
 
 
 def _weighting_lr(run: RunSpec, budget: Budget) -> float:
