@@ -88,7 +88,7 @@ def test_a_file_made_with_another_configuration_is_refused_before_training(
     run_sweep(runs, BUDGET, tmp_path, log=lines.append)
     assert lines == ["2 runs: 2 already have result files, 0 to run"]
     # a library that trained the weights at another rate by default made another run too
-    changed = {**run_configuration(runs[0], BUDGET), "weighting_lr": 0.05}
+    changed = {**run_configuration(runs[0], BUDGET), "weighting_lr": 0.5}
     write_result(tmp_path, runs[0], BUDGET.as_dict(), {"mig": 0.1},
                  extra={"configuration": changed})  # fmt: skip
     with pytest.raises(ConfigurationMismatchError, match=r"\(weighting_lr\)"):
