@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from learnable_weights import models
+from learnable_weights.optim import DEFAULT_WEIGHTING_LR
 from learnable_weights.study import (
     EVALUATIONS,
     Budget,
@@ -58,6 +59,7 @@ from learnable_weights.study import (
 )
 from learnable_weights.study.figures import plot_beta_trajectories
 from learnable_weights.study.results import Summary, write_text_atomic
+from learnable_weights.training.cli import weighting_lr_argument
 
 DEFAULT_MODELS = (
     "l-vae",
@@ -98,7 +100,14 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--latent-dim", type=int, default=10)
-    parser.add_argument("--weighting-lr", type=float, default=None)
+    parser.add_argument(
+        "--weighting-lr",
+        type=weighting_lr_argument,
+        default=DEFAULT_WEIGHTING_LR,
+        metavar="LR",
+        help=f"the learned weights' own rate (default {DEFAULT_WEIGHTING_LR}, the library's; "
+        "'network': the network's, --lr)",
+    )
     parser.add_argument("--evaluation", default="pilot", choices=sorted(EVALUATIONS))
     parser.add_argument("--eval-steps", nargs="+", type=int, default=[], metavar="STEP",
                         help="earlier steps at which each run is also scored; tables "

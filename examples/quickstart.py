@@ -19,7 +19,8 @@ import time
 import torch
 from torch import nn
 
-from learnable_weights import LVAE, LearnableWeightedLoss
+from learnable_weights import LVAE, LearnableWeightedLoss, parameter_groups
+from learnable_weights.optim import DEFAULT_WEIGHTING_LR
 
 SIZE = 32
 
@@ -62,6 +63,12 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--latent-dim", type=int, default=6)
     parser.add_argument("--bias-penalty", type=float, default=None, help="default: the library's")
+    parser.add_argument(
+        "--weighting-lr",
+        type=float,
+        default=DEFAULT_WEIGHTING_LR,
+        help=f"the learned weights' learning rate (default: {DEFAULT_WEIGHTING_LR}, the library's)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
@@ -74,7 +81,10 @@ def main() -> None:
     options = {} if args.bias_penalty is None else {"bias_penalty": args.bias_penalty}
     weighting = LearnableWeightedLoss(names=("recon", "kl"), **options)
     model = LVAE(encoder, decoder, latent_dim=args.latent_dim, weighting=weighting).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    # the learned weights train at their own rate (parameter_groups' default: 0.05)
+    optimizer = torch.optim.Adam(
+        parameter_groups(model, weighting_lr=args.weighting_lr), lr=args.lr
+    )
     print(f"{model.weighting.loss}\ntraining {args.steps} steps on {device}\n")
     print(f"{'step':>6} {'recon':>9} {'KL':>7} {'w_recon':>9} {'w_KL':>9} {'beta':>7}")
 
@@ -89,7 +99,7 @@ def main() -> None:
         out.loss.backward()
         optimizer.step()
         if step % report_every == 0 or step == args.steps:
-            w_recon, w_kl = out.weights.tolist()
+            w_recon, w_kl = weighting.weights.tolist()  # the learned weights themselves
             print(
                 f"{step:>6} {out.recon_loss.item():>9.2f} {out.kl.item():>7.2f} "
                 f"{w_recon:>9.5f} {w_kl:>9.5f} {out.beta.item():>7.3f}"
@@ -102,11 +112,11 @@ def main() -> None:
         f"(recon {last_weights[0]:.4f}, KL {last_weights[1]:.4f});\nthe implied beta from "
         f"{first_beta:.3f} to {weighting.beta.item():.3f}."
     )
-    settle_steps = abs(math.log(max(out.recon_loss.item(), 1e-8))) / args.lr
+    settle_steps = abs(math.log(max(out.recon_loss.item(), 1e-8))) / args.weighting_lr
     print(
         "Adam moves each log-variance by about its learning rate per step, so the weights need "
-        f"about |ln R| / lr = {settle_steps:.0f} steps\nto reach their settling point "
-        "(docs/objective.md); until then beta follows the optimizer, not the objective."
+        f"about |ln R| / lr = {settle_steps:.0f} steps (lr {args.weighting_lr:g})\nto reach "
+        "their settling point (docs/objective.md); until then beta follows the optimizer."
     )
 
 

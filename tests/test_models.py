@@ -124,16 +124,18 @@ def test_options_and_likelihood_override() -> None:
 def test_learned_models_take_the_simplex_parameterization_and_term_scales(name: str) -> None:
     model = models.build(
         name, *_networks(), latent_dim=D, parameterization="simplex", bias_penalty=2.0,
-        recon_scale=0.5, kl_scale=0.25, network_objective="beta-vae",
+        recon_scale=0.5, kl_scale=0.25, network_objective="weighted",
     )  # fmt: skip
     weighting = model.weighting
     assert isinstance(weighting, LearnedWeighting)
     assert isinstance(weighting.loss, SimplexWeightedLoss) and weighting.loss.bias_penalty == 2.0
     assert (weighting.recon_scale, weighting.kl_scale) == (0.5, 0.25)
-    assert weighting.network_objective == "beta-vae"
+    assert weighting.network_objective == "weighted"
     out = model(_data())
     assert torch.allclose(out.beta, torch.full_like(out.beta, 0.5))  # equal weights × 0.25 / 0.5
-    assert out.weights[0].item() == 1.0  # the network sees R + β·KL
+    # the network sees the weighted loss: the simplex weight times recon_scale
+    assert out.weights[0].item() == pytest.approx(weighting.loss.weights[0].item() * 0.5)
+    assert models.build(name, *_networks(), latent_dim=D).weighting.network_objective == "beta-vae"
     out.loss.backward()
     assert weighting.loss.log_variances.grad is not None
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from learnable_weights import LVAE, LearnableWeightedLoss, models, parameter_groups
-from learnable_weights.optim import MissingWeightsWarning
+from learnable_weights.optim import DEFAULT_WEIGHTING_LR, MissingWeightsWarning
 
 
 def _vae_networks(latent_dim: int = 2) -> tuple[nn.Module, nn.Module]:
@@ -36,7 +36,8 @@ def test_criterion_built_beside_the_model_is_accepted() -> None:
     groups = parameter_groups(net, criterion, weight_decay=0.1)
     assert [len(g["params"]) for g in groups] == [2, 1]
     assert groups[1]["params"][0] is criterion.log_variances
-    assert "lr" not in groups[1]
+    assert groups[1]["lr"] == DEFAULT_WEIGHTING_LR == 0.05  # the ablation's rate
+    assert "lr" not in parameter_groups(net, criterion, weighting_lr=None)[1]  # the optimizer's
     # a parameter reachable from two arguments appears once
     both = parameter_groups(nn.ModuleList([net, criterion]), criterion)
     assert sum(len(g["params"]) for g in both) == 3

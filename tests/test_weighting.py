@@ -258,10 +258,23 @@ def test_controllers_only_advance_in_training(cls: type[ScheduledWeighting]) -> 
 # ----------------------------------------------------------------------------- learned
 def test_learned_weighting_reports_weights_and_beta() -> None:
     loss = LearnableWeightedLoss(names=("recon", "kl"), init_log_variances=[1.0, -1.0])
-    out = LearnedWeighting(loss)(torch.tensor(10.0), _kl(2.0))
+    out = LearnedWeighting(loss, network_objective="weighted")(torch.tensor(10.0), _kl(2.0))
     assert out.recon_weight.item() == pytest.approx(0.5 * math.exp(-1.0))
     assert out.beta.item() == pytest.approx(math.exp(2.0), rel=1e-6)
     assert out.loss.item() == pytest.approx(loss.last.total.item() if loss.last else -1)
+
+
+def test_learned_weighting_defaults_to_the_beta_vae_objective() -> None:
+    """The default chosen by the ablation (docs/ablation.md): the network minimises R + β·KL with
+    the learned β; the weights' own loss is added, on the detached terms."""
+    loss = LearnableWeightedLoss(names=("recon", "kl"), init_log_variances=[1.0, -1.0])
+    weighting = LearnedWeighting(loss)
+    assert weighting.network_objective == "beta-vae"
+    out = weighting(torch.tensor(10.0), _kl(2.0))
+    beta = math.exp(2.0)
+    assert out.recon_weight.item() == 1.0 and out.beta.item() == pytest.approx(beta, rel=1e-6)
+    weights_loss = loss.last.total.item() if loss.last else math.nan
+    assert out.loss.item() == pytest.approx(weights_loss + 10.0 + beta * 2.0, rel=1e-6)
 
 
 def test_learned_weighting_per_dimension_and_errors() -> None:
@@ -286,6 +299,14 @@ def test_learned_weighting_per_dimension_and_errors() -> None:
             LearnableWeightedLoss(names=("recon", "kl"), init_log_variances=[0.3, -0.4])
         ),
         lambda: LearnedWeighting(LearnableWeightedLoss(names=("recon", "kl"), group_sizes=(1, 10))),
+        lambda: LearnedWeighting(
+            LearnableWeightedLoss(names=("recon", "kl"), init_log_variances=[0.3, -0.4]),
+            network_objective="weighted",
+        ),
+        lambda: LearnedWeighting(
+            LearnableWeightedLoss(names=("recon", "kl"), group_sizes=(1, 10)),
+            network_objective="weighted",
+        ),
     ],
 )
 def test_every_weighting_reports_the_weights_and_beta_it_applied(make: Any) -> None:
@@ -305,8 +326,11 @@ def test_every_weighting_reports_the_weights_and_beta_it_applied(make: Any) -> N
     weights, beta = weighting.weights, weighting.beta
     assert not weights.requires_grad and not beta.requires_grad
     if isinstance(weighting, LearnedWeighting):
-        torch.testing.assert_close(weights, weighting.loss.weights)
         torch.testing.assert_close(beta, weighting.loss.beta)
+        if weighting.network_objective == "weighted":
+            torch.testing.assert_close(weights, weighting.loss.weights)
+        else:  # the network's multipliers: 1 on the reconstruction, β on the KL
+            torch.testing.assert_close(weights, torch.cat([torch.ones(1), beta.reshape(-1)]))
     else:
         torch.testing.assert_close(beta, out.beta)
         torch.testing.assert_close(weights, torch.stack([out.recon_weight, out.kl_weight]))
@@ -330,7 +354,9 @@ def test_learned_weighting_scales_the_terms_it_shows_the_weights_and_reports_in_
     gradient is) is the multiplier of the summed terms."""
     loss = LearnableWeightedLoss(names=("recon", "kl"), init_log_variances=[0.4, -0.3])
     reference = LearnableWeightedLoss(names=("recon", "kl"), init_log_variances=[0.4, -0.3])
-    weighting = LearnedWeighting(loss, recon_scale=1 / 4096, kl_scale=0.1)
+    weighting = LearnedWeighting(
+        loss, recon_scale=1 / 4096, kl_scale=0.1, network_objective="weighted"
+    )
     recon = torch.tensor(900.0, requires_grad=True)
     kl_per_dim = torch.tensor([3.0, 5.0, 2.0], requires_grad=True)
     objective = weighting(recon, kl_per_dim)
@@ -352,7 +378,7 @@ def test_network_objective_beta_vae_gives_the_network_r_plus_beta_kl(
 ) -> None:
     """``network_objective="beta-vae"``: the network's gradient is that of R + β·KL with the
     learned β (a β-VAE's), the log-variances' gradient is the loss's own, and β is the same as
-    with the default objective."""
+    with the weighted objective."""
     init = [0.4, -0.3] if group_sizes[1] == 1 else [0.4, -0.3, 0.1, -0.8]
 
     def run(objective: str) -> tuple[LearnedWeighting, Any, torch.Tensor, torch.Tensor]:
@@ -374,7 +400,7 @@ def test_network_objective_beta_vae_gives_the_network_r_plus_beta_kl(
     assert recon.grad.item() == pytest.approx(1.0)
     expected_kl_grad = beta.expand(3) if beta.dim() == 0 else beta
     torch.testing.assert_close(kl_per_dim.grad, expected_kl_grad)
-    # the weights learn exactly as with the default objective
+    # the weights learn exactly as with the weighted objective
     weighted_grad = weighted.loss.log_variances.grad
     assert weighted_grad is not None
     torch.testing.assert_close(decoupled.loss.log_variances.grad, weighted_grad)

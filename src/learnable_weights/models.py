@@ -108,7 +108,7 @@ def _learned(per_dimension: bool) -> _Spec:
         parameterization: str = "log-variance",
         recon_scale: float = 1.0,
         kl_scale: float = 1.0,
-        network_objective: NetworkObjective = "weighted",
+        network_objective: NetworkObjective = "beta-vae",
         **options: Any,
     ) -> Weighting:
         if parameterization not in PARAMETERIZATIONS:

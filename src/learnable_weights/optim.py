@@ -17,7 +17,21 @@ from learnable_weights.likelihoods import Likelihood
 from learnable_weights.weighted_loss import LearnableWeightedLoss
 from learnable_weights.weighting import Weighting
 
-__all__ = ["MissingWeightsWarning", "iter_learnable_losses", "parameter_groups"]
+__all__ = [
+    "DEFAULT_WEIGHTING_LR",
+    "MissingWeightsWarning",
+    "iter_learnable_losses",
+    "parameter_groups",
+]
+
+DEFAULT_WEIGHTING_LR = 0.05
+"""The learned weights' own learning rate, an Adam step size (docs/ablation.md).
+
+Adam moves each log-variance by about its learning rate per step whatever the size of its
+gradient, so at a network's rate (1e-4 to 1e-3) the weights need ``|ln R| / lr`` steps, tens of
+thousands for a 64x64 image's reconstruction term, to reach their settling point, and until then
+β follows the optimizer instead of the objective. At 0.05 they settle within about a thousand
+steps, and their jitter there is a few percent of each weight."""
 
 
 class MissingWeightsWarning(UserWarning):
@@ -27,7 +41,7 @@ class MissingWeightsWarning(UserWarning):
 def parameter_groups(
     *modules: nn.Module,
     weight_decay: float = 0.0,
-    weighting_lr: float | None = None,
+    weighting_lr: float | None = DEFAULT_WEIGHTING_LR,
 ) -> list[dict[str, Any]]:
     """Optimizer groups for a model and, if it is built beside the model, its criterion.
 
@@ -37,8 +51,10 @@ def parameter_groups(
 
     - the network's parameters, with ``weight_decay``;
     - the likelihoods' parameters (σ-VAE's learned log σ), with no weight decay;
-    - the learnable loss weights (log-variances), with no weight decay and, if ``weighting_lr``
-      is given, their own learning rate.
+    - the learnable loss weights (log-variances), with no weight decay and their own learning
+      rate ``weighting_lr``: `DEFAULT_WEIGHTING_LR` (0.05), an Adam step size chosen by the
+      ablation (docs/ablation.md); ``None`` gives them the optimizer's rate. With SGD, whose
+      step is the rate times the gradient (hundreds for a VAE's terms), pass a rate of your own.
 
     A parameter shared by several modules appears once. Warns (`MissingWeightsWarning`) when the
     modules hold neither a `LearnableWeightedLoss` nor a VAE `Weighting`: the criterion was

@@ -696,7 +696,7 @@ def save_training_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Pa
         return None
     figure_class = _matplotlib_figure()
     panels = [
-        ("weights", "loss-term weights (learned for L-VAE)", _weight_names),
+        ("weights", "loss-term weights the network applied", _weight_names),
         ("beta", "β (KL weight / reconstruction weight)", _beta_names),
         ("kl_per_dim", "KL per latent (nats)", _latent_names),
     ]

@@ -433,14 +433,16 @@ class LearnedWeighting(Weighting):
             it); the default, 1 and 1, shows them the sums.
         network_objective: what the encoder and decoder minimise.
 
-            - ``"weighted"`` (default): the loss itself, ``w_R·R + w_KL·KL`` plus the weights'
-              own terms, as in uncertainty weighting (Kendall et al. 2018) and L-VAE.
-            - ``"beta-vae"``: ``R + β·KL`` with the learned ``β = w_KL / w_R`` (detached), while
-              the weights minimise the loss on the detached terms. β, and where it settles, are
-              the same; what changes is the scale of the network's gradient, which ``"weighted"``
-              multiplies by ``w_R`` (about ``1/(2R)`` at Kendall's settling point: it falls by
-              two orders of magnitude as R falls, and Adam's running second moment lags behind
-              it). ``.weights`` are then ``(1, β)``.
+            - ``"beta-vae"`` (default, chosen by the ablation: docs/ablation.md): ``R + β·KL``
+              with the learned ``β = w_KL / w_R`` (detached), while the weights minimise the
+              loss on the detached terms. ``.weights`` are then ``(1, β)``.
+            - ``"weighted"``: the loss itself, ``w_R·R + w_KL·KL`` plus the weights' own terms,
+              as in uncertainty weighting (Kendall et al. 2018). β, and where it settles, are
+              the same; what changes is the scale of the network's gradient, which
+              ``"weighted"`` multiplies by ``w_R`` (about ``1/(2R)`` at Kendall's settling
+              point: it falls by two orders of magnitude as R falls, Adam's running second
+              moment lags behind it, and the network learns slower: 55.8 nats of reconstruction
+              error against 36.8 after 8,000 steps in the ablation).
     """
 
     def __init__(
@@ -449,7 +451,7 @@ class LearnedWeighting(Weighting):
         *,
         recon_scale: float = 1.0,
         kl_scale: float = 1.0,
-        network_objective: NetworkObjective = "weighted",
+        network_objective: NetworkObjective = "beta-vae",
     ) -> None:
         super().__init__()
         if network_objective not in ("weighted", "beta-vae"):
@@ -515,8 +517,7 @@ class LearnedWeighting(Weighting):
         parts = []
         if self.recon_scale != 1.0 or self.kl_scale != 1.0:
             parts.append(f"recon_scale={self.recon_scale:g}, kl_scale={self.kl_scale:g}")
-        if self.network_objective != "weighted":
-            parts.append(f"network_objective={self.network_objective!r}")
+        parts.append(f"network_objective={self.network_objective!r}")
         return ", ".join(parts)
 
 

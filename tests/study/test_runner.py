@@ -61,10 +61,10 @@ def test_run_configuration_spells_out_the_defaults_and_the_weights_rate() -> Non
     assert "bias_penalty=0.25" in configuration["model"]  # the default, spelled out
     assert "Conv2d" in configuration["model"]  # the networks are part of it
     assert configuration["weighting_state"] == {"loss.log_variances": [0.0, 0.0]}
-    assert configuration["weighting_lr"] == BUDGET.lr  # None: the network's rate
-    assert run_configuration(default, dataclasses.replace(BUDGET, weighting_lr=0.05))[
+    assert configuration["weighting_lr"] == 0.05  # the library's rate for the weights
+    assert run_configuration(default, dataclasses.replace(BUDGET, weighting_lr=None))[
         "weighting_lr"
-    ] == pytest.approx(0.05)
+    ] == pytest.approx(BUDGET.lr)  # None: the network's rate
     assert run_configuration(stronger, BUDGET)["model"] != configuration["model"]
     vae = plan_runs(["vae"], [0])[0]
     assert run_configuration(vae, BUDGET)["weighting_lr"] is None  # no learned weights

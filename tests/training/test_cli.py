@@ -84,6 +84,8 @@ def test_offline_without_a_file_falls_back_to_procedural_with_one_warning(
         (["--eval", "some"], "invalid choice"),
         (["--no-such-flag"], "unrecognized arguments"),
         (["--option", "bias_penalty"], "write NAME=VALUE"),
+        (["--weighting-lr", "fast"], "a positive number or 'network'"),
+        (["--weighting-lr", "0"], "a positive number or 'network'"),
     ],
 )
 def test_bad_flags_are_argparse_errors(
@@ -140,6 +142,7 @@ def test_model_options_reach_the_model_and_bad_ones_are_refused(
     assert run_script("train_dsprites", *common, "--out", str(out),
                       "--option", "parameterization=simplex", "--option", "bias_penalty=2") == 0  # fmt: skip
     assert results(out)["options"] == {"parameterization": "simplex", "bias_penalty": 2}
+    assert results(out)["config"]["weighting_lr"] == 0.05  # the library's rate for the weights
     assert run_script("train_dsprites", *common, "--out", str(out), "--resume",
                       "--option", "parameterization=simplex") == 2  # fmt: skip
     assert (

@@ -41,7 +41,7 @@ from learnable_weights._version import __version__
 from learnable_weights.data.device_sampler import Storage
 from learnable_weights.data.ground_truth import GroundTruthDataset
 from learnable_weights.nets import reference_networks
-from learnable_weights.optim import iter_learnable_losses
+from learnable_weights.optim import DEFAULT_WEIGHTING_LR, iter_learnable_losses
 from learnable_weights.study.plan import RunSpec
 from learnable_weights.study.results import (
     load_results,
@@ -132,7 +132,8 @@ class Budget:
         lr: Adam's learning rate.
         batch_size: images per step.
         latent_dim: latent dimensions of the reference networks.
-        weighting_lr: the learned weights' own learning rate (``None``: ``lr``); a run option
+        weighting_lr: the learned weights' own learning rate (default
+            `learnable_weights.optim.DEFAULT_WEIGHTING_LR`; ``None``: ``lr``); a run option
             ``weighting_lr`` overrides it.
         evaluation: a name of `EVALUATIONS`.
         recon_points: images (drawn with seed 0) on which the reconstruction errors are measured.
@@ -147,7 +148,7 @@ class Budget:
     lr: float = 5e-4
     batch_size: int = 64
     latent_dim: int = 10
-    weighting_lr: float | None = None
+    weighting_lr: float | None = DEFAULT_WEIGHTING_LR
     evaluation: EvalName = "pilot"
     recon_points: int = 5000
     eval_seed: int = 0

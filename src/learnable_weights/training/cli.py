@@ -31,6 +31,7 @@ from learnable_weights.data.download import DatasetFileMissingError, DownloadErr
 from learnable_weights.data.ground_truth import GroundTruthDataset
 from learnable_weights.data.procedural_dsprites import ProceduralDSprites
 from learnable_weights.nets import reference_networks
+from learnable_weights.optim import DEFAULT_WEIGHTING_LR
 from learnable_weights.training.batches import BatchSource, LoaderBatches, SamplerBatches
 from learnable_weights.training.checkpoint import CheckpointError
 from learnable_weights.training.config import PRESETS, EvalMode, TrainConfig
@@ -134,6 +135,18 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def weighting_lr_argument(text: str) -> float | None:
+    """``--weighting-lr``: a positive number, or ``network`` for the network's rate (``None``)."""
+    if text.strip().lower() == "network":
+        return None
+    try:
+        return _positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number or 'network' (the network's rate), got {text!r}"
+        ) from None
+
+
 class ModelOptionError(ValueError):
     """``--option`` gave the model an option it does not take, or a bad value."""
 
@@ -176,6 +189,14 @@ def build_parser(recipe: Recipe, prog: str | None = None) -> argparse.ArgumentPa
     add("--batch-size", type=_positive_int, help="images per step and process (preset)")
     add("--lr", type=_positive_float, help="Adam's learning rate (preset)")
     add("--latent-dim", type=_positive_int, help="latent dimensions (preset)")
+    add(
+        "--weighting-lr",
+        type=weighting_lr_argument,
+        default=DEFAULT_WEIGHTING_LR,
+        metavar="LR",
+        help=f"the learned weights' own learning rate (default: {DEFAULT_WEIGHTING_LR}, the "
+        "library's; 'network': the network's)",
+    )
     add("--likelihood", choices=likelihoods.available(), help="default: the dataset's")
     add("--seed", type=_non_negative_int, default=0, help="default: 0")
     add("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
@@ -237,6 +258,7 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
         steps=args.steps or preset.steps,
         batch_size=args.batch_size or preset.batch_size,
         lr=args.lr or preset.lr,
+        weighting_lr=args.weighting_lr,
         seed=args.seed,
         amp=args.amp,
         compile=args.compile,

@@ -13,6 +13,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from learnable_weights.optim import DEFAULT_WEIGHTING_LR
+
 __all__ = ["PRESETS", "EvalMode", "Preset", "TrainConfig"]
 
 EvalMode = Literal["none", "quick", "full"]
@@ -29,7 +31,8 @@ class TrainConfig:
         lr: Adam's learning rate. betas: Adam's betas.
         weight_decay: on the network's parameters only (never on the learned weights:
             `learnable_weights.parameter_groups`).
-        weighting_lr: a separate learning rate for the learned weights (default: ``lr``).
+        weighting_lr: the learned weights' own learning rate (default
+            `learnable_weights.optim.DEFAULT_WEIGHTING_LR`, 0.05; ``None``: ``lr``).
         seed: seeds the model's initialisation, the batch order and the sampling noise.
         amp: bfloat16 autocast for the forward pass (the loss terms stay float32).
         compile: ``torch.compile`` the encoder and the decoder (in place: checkpoints keep their
@@ -47,7 +50,7 @@ class TrainConfig:
     lr: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
-    weighting_lr: float | None = None
+    weighting_lr: float | None = DEFAULT_WEIGHTING_LR
     seed: int = 0
     amp: bool = False
     compile: bool = False
