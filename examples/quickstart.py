@@ -114,9 +114,10 @@ def main() -> None:
     )
     settle_steps = abs(math.log(max(out.recon_loss.item(), 1e-8))) / args.weighting_lr
     print(
-        "Adam moves each log-variance by about its learning rate per step, so the weights need "
-        f"about |ln R| / lr = {settle_steps:.0f} steps (lr {args.weighting_lr:g})\nto reach "
-        "their settling point (docs/objective.md); until then beta follows the optimizer."
+        "Adam moves each log-variance by at most about its learning rate per step, so the "
+        f"weights need at least |ln R| / lr = {settle_steps:.0f} steps (lr "
+        f"{args.weighting_lr:g})\nto reach their settling point, and Adam's memory of the first, "
+        "larger gradients makes it longer (docs/objective.md)."
     )
 
 
