@@ -264,6 +264,21 @@ def test_learned_weighting_reports_weights_and_beta() -> None:
     assert out.loss.item() == pytest.approx(loss.last.total.item() if loss.last else -1)
 
 
+def test_learned_weights_are_the_loss_weights_times_the_scales_under_either_objective() -> None:
+    for objective in ("weighted", "beta-vae"):
+        loss = LearnableWeightedLoss(names=("recon", "kl"), init_log_variances=[1.0, -1.0])
+        weighting = LearnedWeighting(
+            loss,
+            recon_scale=0.5,
+            kl_scale=0.25,
+            network_objective=objective,  # type: ignore[arg-type]
+        )
+        expected = [0.5 * math.exp(-1.0) * 0.5, 0.5 * math.exp(1.0) * 0.25]
+        assert weighting.learned_weights.tolist() == pytest.approx(expected)
+        if objective == "weighted":
+            torch.testing.assert_close(weighting.weights, weighting.learned_weights)
+
+
 def test_learned_weighting_defaults_to_the_beta_vae_objective() -> None:
     """The default chosen by the ablation (docs/ablation.md): the network minimises R + β·KL with
     the learned β; the weights' own loss is added, on the detached terms."""

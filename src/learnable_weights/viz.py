@@ -697,6 +697,7 @@ def save_training_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Pa
     figure_class = _matplotlib_figure()
     panels = [
         ("weights", "loss-term weights the network applied", _weight_names),
+        ("learned_weights", "learned weights (their own values)", _weight_names),
         ("beta", "β (KL weight / reconstruction weight)", _beta_names),
         ("kl_per_dim", "KL per latent (nats)", _latent_names),
     ]

@@ -485,6 +485,13 @@ class LearnedWeighting(Weighting):
         if self.network_objective == "beta-vae":
             beta = self.beta.reshape(-1)
             return torch.cat([beta.new_ones(1), beta])
+        return self.learned_weights
+
+    @property
+    def learned_weights(self) -> Tensor:
+        """``(1 + K,)`` the learned weights themselves, as multipliers of the summed terms (the
+        loss's weights times the term scales): what the network applies with
+        ``network_objective="weighted"``; with ``"beta-vae"`` it applies ``(1, β)`` instead."""
         weights = self.loss.weights
         return torch.cat([weights[:1] * self.recon_scale, weights[1:] * self.kl_scale])
 

@@ -37,6 +37,13 @@ def test_record_holds_interval_means_and_the_last_weights() -> None:
         statistics.record(step=3)
 
 
+def test_learned_weights_join_the_record_when_given() -> None:
+    statistics = StepStatistics()
+    statistics.add(output(10.0, 8.0, [1.0, 3.0], [1.0, 2.0]))
+    record = statistics.record(step=1, learned_weights=torch.tensor([0.25, 0.5]))
+    assert record["weights"] == [1.0, 2.0] and record["learned_weights"] == [0.25, 0.5]
+
+
 def test_per_dimension_beta_is_a_list() -> None:
     statistics = StepStatistics()
     statistics.add(output(1.0, 1.0, [1.0, 1.0, 1.0], [0.5, 0.25, 1.0, 2.0]))

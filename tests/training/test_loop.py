@@ -10,6 +10,7 @@ from helpers import procedural_batches, tiny_model
 
 from learnable_weights import LVAE
 from learnable_weights.training import TrainConfig, train
+from learnable_weights.weighting import LearnedWeighting
 
 
 @pytest.mark.parametrize(("amp", "dtype"), [(False, torch.float32), (True, torch.bfloat16)])
@@ -51,3 +52,20 @@ def test_evaluator_also_runs_at_each_step_of_eval_at() -> None:
     train(tiny_model(), procedural_batches(), config, evaluator=evaluator, progress=False)
     assert config.eval_at == (2, 5, 9)
     assert calls == [2, 4, 5, 7]  # 9 lies beyond the run
+
+
+def test_records_hold_the_learned_weights_of_a_learned_model_only() -> None:
+    """With the default objective the network applies (1, β); the records also keep the learned
+    weights themselves, as they stand after the logged step."""
+    model = tiny_model("l-vae")
+    config = TrainConfig(steps=3, batch_size=8, log_every=3)
+    result = train(model, procedural_batches(), config, progress=False)
+    (record,) = result.history
+    assert isinstance(model.weighting, LearnedWeighting)
+    assert record["weights"][0] == 1.0
+    assert record["learned_weights"] == pytest.approx(model.weighting.learned_weights.tolist())
+    assert record["learned_weights"][1] / record["learned_weights"][0] == pytest.approx(
+        float(model.weighting.beta), rel=1e-5
+    )
+    vae = train(tiny_model("vae"), procedural_batches(), config, progress=False)
+    assert "learned_weights" not in vae.history[0]

@@ -9,6 +9,9 @@ back once per logging interval, so logging costs one host-device synchronisation
   over the steps since the previous record;
 - ``beta`` (a float; a list of floats for a per-dimension weighting such as mdL-VAE) and
   ``weights`` (the reconstruction weight, then the KL weight(s)): the values applied at ``step``;
+- ``learned_weights``, for a model with learned weights (`LearnedWeighting.learned_weights`):
+  the learned weights themselves after ``step``, which differ from ``weights`` when the network
+  minimises R + β·KL (``weights`` are then 1 and β);
 - anything the loop adds (``lr``, ``images_per_s``, ``time``).
 """
 
@@ -56,12 +59,19 @@ class StepStatistics:
         """Steps added since the last record."""
         return self._count
 
-    def record(self, step: int) -> dict[str, Any]:
-        """The means since the last record and the current β and weights; then resets."""
+    def record(self, step: int, learned_weights: torch.Tensor | None = None) -> dict[str, Any]:
+        """The means since the last record and the current β and weights (and ``learned_weights``
+        ``(1 + K,)``, if given, on the same device); then resets."""
         if self._sums is None or self._beta is None or self._weights is None:
             raise RuntimeError("no step was added since the last record")
+        learned = [] if learned_weights is None else [learned_weights.detach().float().reshape(-1)]
         packed = torch.cat(
-            [self._sums / self._count, self._beta.float().reshape(-1), self._weights.float()]
+            [
+                self._sums / self._count,
+                self._beta.float().reshape(-1),
+                self._weights.float(),
+                *learned,
+            ]
         ).tolist()  # the one host-device synchronisation
         dims = self._sums.numel() - len(_SCALARS)
         betas = self._beta.numel()
@@ -70,7 +80,10 @@ class StepStatistics:
         record["kl_per_dim"] = packed[len(_SCALARS) : len(_SCALARS) + dims]
         beta = packed[len(_SCALARS) + dims : len(_SCALARS) + dims + betas]
         record["beta"] = beta[0] if self._beta.dim() == 0 else beta
-        record["weights"] = packed[len(_SCALARS) + dims + betas :]
+        start = len(_SCALARS) + dims + betas
+        record["weights"] = packed[start : start + self._weights.numel()]
+        if learned_weights is not None:
+            record["learned_weights"] = packed[start + self._weights.numel() :]
         self.reset()
         return record
 

@@ -45,6 +45,7 @@ from learnable_weights.training.logs import (
 )
 from learnable_weights.training.rng import capture_rng_state, restore_rng_state
 from learnable_weights.vae import LVAE, VAEOutput
+from learnable_weights.weighting import LearnedWeighting
 
 __all__ = ["Evaluator", "TrainResult", "train"]
 
@@ -166,7 +167,7 @@ def train(
             bar.advance()
             last = step == config.steps
             if step % config.log_every == 0 or last:
-                record = statistics.record(step)  # synchronises with the device
+                record = statistics.record(step, _learned_weights(model))  # synchronises
                 seconds = time.perf_counter() - window_start
                 timed_steps, timed_seconds = timed_steps + window_steps, timed_seconds + seconds
                 record["lr"] = optimizer.param_groups[0]["lr"]
@@ -360,3 +361,9 @@ class _Writers:
         for writer in (self.log, self.evaluations_log, self.tensorboard):
             if writer is not None:
                 writer.close()
+
+
+def _learned_weights(model: LVAE) -> torch.Tensor | None:
+    """The learned weights of ``model`` (`LearnedWeighting.learned_weights`), else ``None``."""
+    weighting = model.weighting
+    return weighting.learned_weights if isinstance(weighting, LearnedWeighting) else None
