@@ -47,6 +47,7 @@ def test_sweep_writes_results_and_resumes_without_rework(tmp_path: Path) -> None
     assert set(record["scores"]) >= {"mig", "dci", "recon_bce", "recon_sse", "kl", "beta"}
     assert record["trajectory"][-1]["step"] == 3
     assert record["dataset_source"] == "procedural"
+    assert set(record["versions"]) == {"learnable_weights", "torch", "git_commit"}
     # the second call finds both files and trains nothing
     lines.clear()
     modified = [result_path(tmp_path, r).stat().st_mtime_ns for r in runs]

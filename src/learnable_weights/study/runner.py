@@ -51,6 +51,7 @@ from learnable_weights.study.results import (
 )
 from learnable_weights.training import SamplerBatches, TrainConfig, train
 from learnable_weights.training.checkpoint import latest_checkpoint, load_checkpoint
+from learnable_weights.training.run_dir import environment
 from learnable_weights.vae import LVAE
 
 __all__ = [
@@ -325,7 +326,13 @@ def run_one(
         "device": str(device),
         "hardware": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "threads": torch.get_num_threads(),
-        "versions": {"learnable_weights": __version__, "torch": torch.__version__},
+        # the commit too: a change to the code's numerics (not to what options resolve to, which
+        # the configuration records) shows only here
+        "versions": {
+            "learnable_weights": __version__,
+            "torch": torch.__version__,
+            "git_commit": environment(device)["git_commit"],
+        },
         "dataset_source": getattr(dataset, "source", None),
     }
     if not budget.eval_steps:
