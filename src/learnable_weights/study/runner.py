@@ -195,8 +195,11 @@ class ConfigurationMismatchError(ValueError):
         )
 
 
-def run_configuration(run: RunSpec, budget: Budget) -> dict[str, Any]:
-    """What ``run``'s model and options resolve to in this version of the library.
+def run_configuration(
+    run: RunSpec, budget: Budget, dataset: GroundTruthDataset | None = None
+) -> dict[str, Any]:
+    """What ``run``'s model and options resolve to in this version of the library (``dataset``:
+    the budget's, when already loaded).
 
     Returns ``{"model": repr(model), "weighting_state": {...}, "weighting_lr": float | None}``:
     the networks, likelihood and weighting with every default spelled out, the weighting's state
@@ -204,7 +207,8 @@ def run_configuration(run: RunSpec, budget: Budget) -> dict[str, Any]:
     train at (``None`` for a model without learned weights).
     Two runs with equal options and budgets are comparable only if these agree too.
     """
-    dataset = _load_dataset(budget.dataset, budget.dataset_options)
+    if dataset is None:
+        dataset = _load_dataset(budget.dataset, budget.dataset_options)
     model = _build_model(run.model, run.options_dict(), dataset, budget.latent_dim)
     return _configuration(model, _weighting_lr(run, budget))
 
@@ -236,11 +240,14 @@ def check_configurations(
     as `load_results` returns) holds a configuration that differs from `run_configuration` of
     its run now. Files written before configurations were recorded are accepted as they are."""
     stale: dict[str, list[str]] = {}
+    dataset: GroundTruthDataset | None = None  # loaded once, for the first recorded run
     for run in runs:
         recorded = records.get(run.run_id, {}).get("configuration")
         if recorded is None:
             continue
-        current = json.loads(json.dumps(run_configuration(run, budget)))
+        if dataset is None:
+            dataset = _load_dataset(budget.dataset, budget.dataset_options)
+        current = json.loads(json.dumps(run_configuration(run, budget, dataset)))
         differing = sorted(
             k for k in set(current) | set(recorded) if current.get(k) != recorded.get(k)
         )
