@@ -4,18 +4,86 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_beta_trajectories"]
+__all__ = ["BetaCurve", "beta_curves", "plot_beta_trajectories"]
+
+
+@dataclass(frozen=True)
+class BetaCurve:
+    """One label's β over training, summarised over its seeds.
+
+    Attributes:
+        label: the row's label.
+        seeds: how many runs the curve summarises.
+        steps: ``(T,)`` training steps (the steps every run logged).
+        center: ``(T,)`` the geometric mean over seeds where every β is positive; the arithmetic
+            mean where some β is 0 or negative (the annealed VAE's γ·sign(KL − C), whose sign
+            is the point, and which a logarithm would erase).
+        low: ``(T,)`` the minimum over seeds.
+        high: ``(T,)`` the maximum over seeds.
+    """
+
+    label: str
+    seeds: int
+    steps: np.ndarray
+    center: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    @property
+    def positive(self) -> bool:
+        """Whether every β of every seed is positive (the curve fits a log axis)."""
+        return bool((self.low > 0).all())
+
+
+def beta_curves(records: Sequence[Mapping[str, Any]]) -> list[BetaCurve]:
+    """The curves of :func:`plot_beta_trajectories`, one per label in first-seen order.
+
+    Each record is a result file's content (``label`` and ``trajectory``: points with ``step``
+    and ``beta``, a number or mdL-VAE's per-dimension list, summarised by its geometric mean).
+    Runs of one label are cut to the shortest run's length. Records without a trajectory are
+    skipped.
+    """
+    by_label: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for record in records:
+        trajectory = record.get("trajectory") or []
+        if not trajectory:
+            continue
+        steps = np.array([point["step"] for point in trajectory], dtype=float)
+        betas = np.array([_geometric_mean(point["beta"]) for point in trajectory], dtype=float)
+        by_label.setdefault(str(record["label"]), []).append((steps, betas))
+    curves = []
+    for label, runs in by_label.items():
+        length = min(len(steps) for steps, _ in runs)
+        stacked = np.stack([betas[:length] for _, betas in runs])
+        if (stacked > 0).all():
+            center = np.exp(np.log(stacked).mean(axis=0))
+        else:
+            center = stacked.mean(axis=0)
+        curves.append(
+            BetaCurve(
+                label=label,
+                seeds=len(runs),
+                steps=runs[0][0][:length],
+                center=center,
+                low=stacked.min(axis=0),
+                high=stacked.max(axis=0),
+            )
+        )
+    return curves
 
 
 def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """One line per label: β against the training step, averaged over the label's seeds (the
-    shaded band spans their minimum to maximum). Log scale, as β ranges from 1e-3 to 1e3 across
-    models. mdL-VAE's per-dimension β is shown as its geometric mean. Written atomically (PNG).
+    shaded band spans their minimum to maximum; :func:`beta_curves`). Log scale, as β ranges
+    from 1e-3 to 1e3 across models; symmetric-log (linear within ±1e-2) when some model applies
+    a β ≤ 0, as the annealed VAE does whenever its KL is under the target capacity. mdL-VAE's
+    per-dimension β is shown as its geometric mean. Written atomically (PNG).
     """
     try:
         import matplotlib
@@ -28,30 +96,22 @@ def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> 
         ) from error
     from learnable_weights.study.results import write_bytes_atomic
 
-    by_label: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for record in records:
-        trajectory = record.get("trajectory") or []
-        if not trajectory:
-            continue
-        steps = np.array([point["step"] for point in trajectory], dtype=float)
-        betas = np.array([_geometric_mean(point["beta"]) for point in trajectory], dtype=float)
-        by_label.setdefault(str(record["label"]), []).append((steps, betas))
+    curves = beta_curves(records)
     figure, axes = plt.subplots(figsize=(7.5, 4.5), dpi=120)
-    for label, runs in by_label.items():
-        length = min(len(steps) for steps, _ in runs)
-        steps = runs[0][0][:length]
-        stacked = np.stack([betas[:length] for _, betas in runs])
-        mean = np.exp(np.log(np.clip(stacked, 1e-12, None)).mean(axis=0))
-        seeds = f"{len(runs)} seed" + ("s" if len(runs) > 1 else "")
-        (line,) = axes.plot(steps, mean, label=f"{label} ({seeds})")
-        if len(runs) > 1:
-            axes.fill_between(
-                steps, stacked.min(axis=0), stacked.max(axis=0), color=line.get_color(), alpha=0.2
-            )
-    axes.set_yscale("log")
+    for curve in curves:
+        seeds = f"{curve.seeds} seed" + ("s" if curve.seeds > 1 else "")
+        (line,) = axes.plot(curve.steps, curve.center, label=f"{curve.label} ({seeds})")
+        if curve.seeds > 1:
+            axes.fill_between(curve.steps, curve.low, curve.high, color=line.get_color(), alpha=0.2)
+    if all(curve.positive for curve in curves):
+        axes.set_yscale("log")
+        title = "β applied over training (geometric mean over seeds; band: min–max)"
+    else:
+        axes.set_yscale("symlog", linthresh=1e-2)
+        title = "β applied over training (geometric mean over seeds, arithmetic where β ≤ 0)"
     axes.set_xlabel("training step")
     axes.set_ylabel("β = KL weight / reconstruction weight")
-    axes.set_title("β applied over training (geometric mean over seeds; band: min–max)")
+    axes.set_title(title)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()
@@ -64,4 +124,8 @@ def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> 
 
 def _geometric_mean(beta: float | Sequence[float]) -> float:
     values = np.atleast_1d(np.asarray(beta, dtype=float))
-    return float(np.exp(np.log(np.clip(values, 1e-12, None)).mean()))
+    if values.size == 1:
+        return float(values[0])
+    if (values <= 0).any():
+        return float(values.mean())
+    return float(np.exp(np.log(values).mean()))

@@ -1,0 +1,75 @@
+"""The β figure's curves: means over seeds that keep the sign of a β that changes sign."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from learnable_weights.study.figures import beta_curves, plot_beta_trajectories
+
+
+def _record(label: str, betas: Sequence[float | list[float]]) -> dict[str, Any]:
+    trajectory = [{"step": 10 * (i + 1), "beta": beta} for i, beta in enumerate(betas)]
+    return {"label": label, "trajectory": trajectory}
+
+
+def test_positive_betas_average_geometrically_per_step() -> None:
+    (curve,) = beta_curves([_record("l-vae", [1.0, 4.0]), _record("l-vae", [4.0, 16.0])])
+    assert curve.seeds == 2
+    np.testing.assert_allclose(curve.steps, [10, 20])
+    np.testing.assert_allclose(curve.center, [2.0, 8.0])  # sqrt(1·4), sqrt(4·16)
+    np.testing.assert_allclose(curve.low, [1.0, 4.0])
+    np.testing.assert_allclose(curve.high, [4.0, 16.0])
+    assert curve.positive
+
+
+def test_per_dimension_betas_are_summarised_by_their_geometric_mean() -> None:
+    (curve,) = beta_curves([_record("mdl-vae", [[1.0, 9.0], [2.0, 8.0]])])
+    np.testing.assert_allclose(curve.center, [3.0, 4.0])
+
+
+def test_a_beta_that_changes_sign_is_averaged_arithmetically_not_clipped() -> None:
+    # The annealed VAE applies γ·sign(KL − C): ±1000. A geometric mean would erase the sign.
+    runs = [_record("annealed-vae", [1000.0, -1000.0]), _record("annealed-vae", [1000.0, 1000.0])]
+    (curve,) = beta_curves(runs)
+    np.testing.assert_allclose(curve.center, [1000.0, 0.0])
+    np.testing.assert_allclose(curve.low, [1000.0, -1000.0])
+    assert not curve.positive
+
+
+def test_runs_of_one_label_are_cut_to_the_shortest_and_labels_keep_their_order() -> None:
+    records = [
+        _record("vae", [1.0, 1.0, 1.0]),
+        {"label": "empty", "trajectory": []},
+        _record("beta-vae", [4.0]),
+        _record("vae", [1.0, 1.0]),
+    ]
+    curves = beta_curves(records)
+    assert [curve.label for curve in curves] == ["vae", "beta-vae"]
+    assert len(curves[0].steps) == 2
+
+
+@pytest.mark.parametrize(("betas", "scale"), [([1.0, 4.0], "log"), ([1000.0, -1000.0], "symlog")])
+def test_the_figure_uses_a_log_axis_unless_some_beta_is_not_positive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, betas: list[float], scale: str
+) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.axes
+
+    scales: list[str] = []
+    original = matplotlib.axes.Axes.set_yscale
+
+    def recording(self: matplotlib.axes.Axes, value: str, **kwargs: object) -> None:
+        scales.append(value)
+        original(self, value, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_yscale", recording)
+    path = plot_beta_trajectories(
+        [_record("vae", [1.0, 1.0]), _record("x", betas)], tmp_path / "b.png"
+    )
+    assert scales == [scale]
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
