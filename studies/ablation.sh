@@ -3,6 +3,7 @@
 #
 #   bash studies/ablation.sh                # train what is missing (seed by seed), then the tables
 #   bash studies/ablation.sh --tables-only  # only rebuild the tables and β figures from the files
+#   bash studies/ablation.sh --part candidates [...]  # only the first sweep (table "candidates")
 #
 # Procedural dSprites, reference networks, latent 10, batch 64, Adam lr 5e-4, 8,000 steps
 # (the pilot's budget, studies/README.md), evaluation "pilot", seeds 0 1 2, two runs at a time
@@ -18,6 +19,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 python="${PYTHON:-python}"
+part=all
+if [[ "${1:-}" == "--part" ]]; then
+  part="${2:?--part needs candidates or all}"
+  shift 2
+fi
+if [[ "$part" != all && "$part" != candidates ]]; then
+  echo "ablation.sh: --part must be candidates or all, got '$part'" >&2
+  exit 2
+fi
 only=("$@")
 A=(--out studies/ablation --steps 8000 --lr 5e-4 --weighting-lr network --evaluation pilot
    --seeds 0 1 2 --jobs 2)
@@ -39,6 +49,7 @@ table --table candidates --models vae --variant beta-vae beta=4 --variant beta-v
   --variant l-vae $N recon_scale=0.000244140625 kl_scale=0.1 $F --variant mdl-vae $N $F \
   --variant l-vae $N --variant l-vae $N "init_log_variances=[0,-1.386]" \
   --variant l-vae $N "init_log_variances=[0,-2.773]"
+[[ "$part" == candidates ]] && exit 0
 # 2. The first objective's rows (the network on the weighted loss), which found Findings 1 to 3.
 table --table first-objective --models vae --variant beta-vae beta=4 \
   --variant l-vae $W --variant l-vae $W $F --variant l-vae $W weighting_lr=0.005 \
