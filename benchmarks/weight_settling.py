@@ -16,12 +16,23 @@ constant of 60 steps, the KL rises from 1 to 24 with one of 30 steps, the first 
 against the closed-form settling β of the final terms. About a minute on one CPU core:
 
     python benchmarks/weight_settling.py [--steps 8000] [--bias-penalty 0.25]
+
+With ``--runs FOLDER`` it checks finished runs instead (seconds): for every result file of a sweep
+folder whose model is a two-term Kendall/log-spread L-VAE on the summed terms, the β it ended on
+against the settling β of its own training terms (the mean reconstruction and KL of its last
+``--tail`` logged records, 80 steps each at 8,000 steps), with λ read from the run's recorded
+configuration:
+
+    python benchmarks/weight_settling.py --runs studies/ablation
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import re
+from pathlib import Path
 
 import torch
 
@@ -66,11 +77,47 @@ def replay(
     return betas
 
 
+_KENDALL_LOG_SPREAD = re.compile(
+    r"LearnableWeightedLoss\(names=\('recon', 'kl'\), group_sizes=\(1, 1\), "
+    r"uncertainty='kendall', bias_penalty=([0-9.e+-]+), bias_regularizer=log_spread"
+)
+
+
+def check_runs(folder: Path, tail: int) -> None:
+    """Prints, per qualifying run of ``folder``, λ, the mean terms of its last ``tail`` records,
+    their settling β and the β the run ended on."""
+    print(f"{'run':<72} {'λ':>5} {'R':>7} {'KL':>6} {'settling β':>10} {'final β':>8}")
+    for path in sorted(folder.glob("runs/*/result.json")):
+        record = json.loads(path.read_text())
+        model = str(record.get("configuration", {}).get("model", ""))
+        match = _KENDALL_LOG_SPREAD.search(model)
+        if match is None or "recon_scale=" in model or not record.get("trajectory"):
+            continue
+        bias_penalty = float(match.group(1))
+        last = record["trajectory"][-tail:]
+        recon = sum(point["recon_loss"] for point in last) / len(last)
+        kl = sum(point["kl"] for point in last) / len(last)
+        if kl <= 0 or bias_penalty == 0:
+            settling = recon / kl if kl > 0 else math.inf
+        else:
+            settling = settling_beta(recon, kl, bias_penalty)
+        final = float(record["trajectory"][-1]["beta"])
+        print(
+            f"{path.parent.name:<72} {bias_penalty:5.2f} {recon:7.1f} {kl:6.1f} "
+            f"{settling:10.3g} {final:8.3g}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=8000)
     parser.add_argument("--bias-penalty", type=float, default=0.25)
+    parser.add_argument("--runs", type=Path, help="a sweep folder: check its finished runs")
+    parser.add_argument("--tail", type=int, default=10, help="records averaged (with --runs)")
     args = parser.parse_args()
+    if args.runs is not None:
+        check_runs(args.runs, args.tail)
+        return
     report = [s for s in (100, 500, 1000, 2000, 4000, 8000, 16000) if s <= args.steps]
     target = settling_beta(*terms_at(args.steps), args.bias_penalty)
     print(f"settling beta of the final terms (R, KL) = {terms_at(args.steps)}: {target:.3f}")
