@@ -7,7 +7,8 @@
 # Trains L-VAE and the paper's baselines (examples/compare_models.py's default models) on
 # procedural dSprites, seeds 0 and 1, 20,000 steps each at lr 5e-4, seven runs at a time on the
 # device, evaluated like the CPU claim (every metric, evaluation "study-fast-dci") at steps 5,000,
-# 10,000 and 20,000 (tables results-step5000.md, results-step10000.md, results.md); stops after
+# 10,000 and 20,000 (tables results-step5000.md, results-step10000.md, results.md), the KL schedules
+# fitted to the 20,000 steps as in studies/claim.sh (--fit-schedules); stops after
 # GPU_STUDY_SECONDS (default 540). The
 # sweep resumes: finished runs leave result files in RESULTS_DIR/claim-20000/runs/, and running
 # the script again (or with a larger limit) continues where it stopped. Copy that folder into
@@ -19,10 +20,10 @@ python="${PYTHON:-python3}"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 timeout "${GPU_STUDY_SECONDS:-540}" "$python" examples/compare_models.py \
     --out "$results/claim-20000" --seeds 0 1 --steps 20000 --lr 5e-4 --eval-steps 5000 10000 \
-    --evaluation study-fast-dci --device cuda --jobs 7 2>&1 | tee "$results/gpu_study.txt"
+    --evaluation study-fast-dci --fit-schedules --device cuda --jobs 7 2>&1 | tee "$results/gpu_study.txt"
 status=${PIPESTATUS[0]}
 # tables from whatever finished, even when the time limit stopped the sweep
 "$python" examples/compare_models.py --out "$results/claim-20000" --seeds 0 1 --steps 20000 \
-    --lr 5e-4 --eval-steps 5000 10000 --evaluation study-fast-dci --device cuda --tables-only 2>&1 \
+    --lr 5e-4 --eval-steps 5000 10000 --evaluation study-fast-dci --fit-schedules --device cuda --tables-only 2>&1 \
     | tee -a "$results/gpu_study.txt"
 exit "$status"

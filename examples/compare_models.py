@@ -20,6 +20,8 @@ identified by its model, options and seed).
     # rows no grid expresses: forms of one model side by side
     python examples/compare_models.py --out studies/ablation --models vae --table forms \\
         --variant l-vae uncertainty=liebel --variant l-vae parameterization=simplex bias_penalty=2
+    # the schedules of the annealed VAE, ControlVAE and DynamicVAE fitted to the budget
+    python examples/compare_models.py --out studies/fitted --steps 8000 --fit-schedules
     # the pilot: does the budget tell β-VAE (β = 4, 16) from the VAE?
     python examples/compare_models.py --out studies/pilot --models vae beta-vae \\
         --grid beta-vae:beta=4,16
@@ -121,6 +123,10 @@ def main() -> None:
     parser.add_argument("--variant", action="append", nargs="+", default=[],
                         metavar="MODEL [NAME=VALUE ...]",
                         help="one more row: a model with its options (repeatable)")  # fmt: skip
+    parser.add_argument("--fit-schedules", action="store_true",
+                        help="fit the KL schedules of annealed-vae, controlvae and dynamicvae to "
+                        "--steps (models.schedule_for_budget); the fitted lengths become options "
+                        "of those rows, named in their labels")  # fmt: skip
     parser.add_argument("--table", default="results", help="the tables' and figure's file stem")
     parser.add_argument("--list", action="store_true", help="print this shard's runs and exit")
     args = parser.parse_args()
@@ -154,6 +160,17 @@ def main() -> None:
                 parser.error(f"--variant {model} {text!r}: give one value (grids: --grid)")
             options[name] = values[0]
         variants.append((model, options))
+    if args.fit_schedules:  # options given explicitly win
+        for model in args.models:
+            if models.schedule_for_budget(model, args.steps):
+                fixed[model] = {
+                    **models.schedule_for_budget(model, args.steps),
+                    **fixed.get(model, {}),
+                }
+        variants = [
+            (model, {**models.schedule_for_budget(model, args.steps), **options})
+            for model, options in variants
+        ]
     try:
         runs = plan_runs(args.models, args.seeds, fixed=fixed, grids=grids, variants=variants)
     except ValueError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 import torch
@@ -236,3 +237,48 @@ def test_checkpoint_resumes_training_exactly(name: str) -> None:
     resumed_optimizer.load_state_dict(checkpoint["optimizer"])
     torch.set_rng_state(rng)
     assert run(resumed, resumed_optimizer, 6) == uninterrupted
+
+
+@pytest.mark.parametrize("name", sorted(models.REFERENCE_RUN_STEPS))
+def test_schedule_for_the_reference_run_is_the_default_schedule(name: str) -> None:
+    fitted: dict[str, Any] = models.schedule_for_budget(name, models.REFERENCE_RUN_STEPS[name])
+    built = models.build(name, *_networks(), latent_dim=D).weighting
+    default = models.build(name, *_networks(), latent_dim=D, **fitted).weighting
+    assert fitted and all(getattr(built, option) == value for option, value in fitted.items())
+    assert repr(default) == repr(built)
+
+
+def test_schedule_for_budget_scales_each_length_by_the_budgets_share() -> None:
+    # 8,000 steps: 8000/300000 of 100,000; 8000/1.5e6 of 5,000; 8000/2e6 of 6,000 and 1,000.
+    assert models.schedule_for_budget("annealed-vae", 8000) == {"capacity_steps": 2667}
+    assert models.schedule_for_budget("controlvae", 8000) == {"set_point_period": 27}
+    assert models.schedule_for_budget("dynamicvae", 8000) == {"window": 24, "ramp_steps": 4}
+    assert models.schedule_for_budget("dynamicvae", 10) == {"window": 1, "ramp_steps": 1}
+    for name in ("vae", "beta-vae", "sigma-vae", "l-vae", "mdl-vae"):
+        assert models.schedule_for_budget(name, 8000) == {}
+
+
+@pytest.mark.parametrize("steps", [8000, 20000])
+def test_a_fitted_set_point_reaches_its_ceiling_at_the_reference_runs_fraction(steps: int) -> None:
+    # ControlVAE's reference run reaches C_max = 18 at step 585,000 of 1,500,000 (39 %) and
+    # DynamicVAE's reaches 20 after 130 windows of 6,000 steps, near 781,000 of 2,000,000.
+    for name, weighting_type in (("controlvae", ControlVAEWeighting),
+                                 ("dynamicvae", DynamicVAEWeighting)):  # fmt: skip
+        reference = weighting_type()
+        fitted = weighting_type(**models.schedule_for_budget(name, steps))
+
+        def first_at_ceiling(weighting: ControlVAEWeighting | DynamicVAEWeighting, n: int) -> int:
+            targets = weighting.set_point(torch.arange(1, n + 1))
+            return int(torch.nonzero(targets >= weighting.set_point_max)[0]) + 1
+
+        total = models.REFERENCE_RUN_STEPS[name]
+        share = first_at_ceiling(reference, total) / total
+        fitted_share = first_at_ceiling(fitted, steps) / steps
+        assert fitted_share == pytest.approx(share, abs=0.02)
+
+
+def test_schedule_for_budget_errors() -> None:
+    with pytest.raises(ValueError, match="unknown model"):
+        models.schedule_for_budget("nope", 100)
+    with pytest.raises(ValueError, match="steps must be positive"):
+        models.schedule_for_budget("controlvae", 0)

@@ -58,7 +58,14 @@ from learnable_weights.weighting import (
     Weighting,
 )
 
-__all__ = ["ANNEALED_VAE_RUN_SCRIPT", "PARAMETERIZATIONS", "available", "build"]
+__all__ = [
+    "ANNEALED_VAE_RUN_SCRIPT",
+    "PARAMETERIZATIONS",
+    "REFERENCE_RUN_STEPS",
+    "available",
+    "build",
+    "schedule_for_budget",
+]
 
 ANNEALED_VAE_RUN_SCRIPT: dict[str, Any] = {
     "gamma": 100.0,
@@ -70,6 +77,53 @@ ANNEALED_VAE_RUN_SCRIPT: dict[str, Any] = {
 repository's baseline script uses ``capacity_max=15``). Those scripts also train with Adam at lr 5e-4
 and the ``BetaVAE_B`` network (our `learnable_weights.nets` ships ``BetaVAE_H``).
 Use: ``build("annealed-vae", enc, dec, latent_dim=10, **ANNEALED_VAE_RUN_SCRIPT)``."""
+
+
+REFERENCE_RUN_STEPS: dict[str, int] = {
+    "annealed-vae": 300_000,
+    "controlvae": 1_500_000,
+    "dynamicvae": 2_000_000,
+}
+"""The training steps of the reference runs whose schedules the scheduled models' defaults
+reproduce: disentanglement_lib's annealed VAE (γ = 1000, capacity over 100,000 of 300,000 steps),
+ControlVAE's ``run_dsprites_pid_c18.sh`` (max_iter 1.5e6) and DynamicVAE's
+``2D-sprites/run_dynamic.sh`` (max_iter 2e6). `schedule_for_budget` scales by them."""
+
+_SCHEDULE_LENGTHS: dict[str, tuple[type[Weighting], tuple[str, ...]]] = {
+    "annealed-vae": (CapacityAnnealing, ("capacity_steps",)),
+    "controlvae": (ControlVAEWeighting, ("set_point_period",)),
+    "dynamicvae": (DynamicVAEWeighting, ("window", "ramp_steps")),
+}
+
+
+def schedule_for_budget(name: str, steps: int) -> dict[str, int]:
+    """Schedule options that fit a scheduled model's default schedule to a ``steps``-step run.
+
+    The defaults of ``annealed-vae``, ``controlvae`` and ``dynamicvae`` time their KL target for
+    their reference runs (`REFERENCE_RUN_STEPS`), hundreds of thousands of steps: stopped after a
+    few thousand, ControlVAE and DynamicVAE still hold the KL at their starting target of 0.5
+    nats. This scales each schedule length (annealing steps, set-point period, window and ramp) by
+    ``steps / REFERENCE_RUN_STEPS[name]``, rounded and at least 1, so that the target reaches each
+    value at the same fraction of training as in the reference run. The controllers' gains are
+    per step and stay as they are. Models without a schedule get ``{}``.
+
+    Example: ``build("controlvae", enc, dec, latent_dim=10, **schedule_for_budget("controlvae",
+    8000))`` raises the set point every 27 steps instead of every 5,000.
+
+    Args:
+        name: one of `available()`.
+        steps: the run's training steps (positive).
+    """
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; available: {list(_MODELS)}")
+    if steps < 1:
+        raise ValueError(f"steps must be positive, got {steps}")
+    if name not in _SCHEDULE_LENGTHS:
+        return {}
+    weighting, lengths = _SCHEDULE_LENGTHS[name]
+    defaults = inspect.signature(weighting).parameters
+    ratio = steps / REFERENCE_RUN_STEPS[name]
+    return {option: max(1, round(int(defaults[option].default) * ratio)) for option in lengths}
 
 
 @dataclass(frozen=True)

@@ -370,3 +370,23 @@ def test_compare_models_lists_variants_and_refuses_bad_ones(tmp_path: Path) -> N
     assert "one value" in run("--variant", "l-vae", "bias_penalty=1,2", "--list").stderr
     assert "share an identifier" in run("--models", "l-vae", "--variant", "l-vae", "--list").stderr
     assert "file stem" in run("--table", "../x", "--list").stderr
+
+
+def test_compare_models_fits_the_schedules_to_the_steps_unless_an_option_says_otherwise(
+    tmp_path: Path,
+) -> None:
+    listed = subprocess.run(
+        [sys.executable, "examples/compare_models.py", "--out", str(tmp_path), "--seeds", "0",
+         "--steps", "8000", "--fit-schedules", "--models", "vae", "annealed-vae", "controlvae",
+         "dynamicvae", "--option", "controlvae:set_point_period=50", "--variant", "dynamicvae",
+         "kp=0.02", "--list"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == [
+        "vae__seed0",
+        "annealed-vae_capacity_steps=2667__seed0",  # 100,000 · 8,000 / 300,000
+        "controlvae_set_point_period=50__seed0",  # the explicit option wins
+        "dynamicvae_ramp_steps=4_window=24__seed0",
+        "dynamicvae_kp=0.02_ramp_steps=4_window=24__seed0",
+    ]
