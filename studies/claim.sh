@@ -9,13 +9,14 @@
 # studies/README.md); every metric at disentanglement_lib's study settings with DCI's fast
 # importances (evaluation "study-fast-dci"); seeds 0 1 2; two runs at a time, one torch thread
 # each. Models: compare_models.py's default list (l-vae, vae, beta-vae, annealed-vae,
-# controlvae, dynamicvae, sigma-vae), β-VAE at its registry default β = 4, and the KL schedules
+# controlvae, dynamicvae, sigma-vae) and mdl-vae (L-VAE with one weight per latent dimension, the
+# ablation's strongest row), β-VAE at its registry default β = 4, and the KL schedules
 # of the annealed VAE, ControlVAE and DynamicVAE fitted to the 8,000 steps (--fit-schedules:
 # models.schedule_for_budget; their registry defaults time them for runs of 0.3 to 2 million
 # steps). Resumes.
 #
-# The baselines train first, on both datasets (table "baselines"), and L-VAE last: the baselines
-# do not depend on the library's default, L-VAE's rows do, and a result file records the options
+# The baselines train first, on both datasets (table "baselines"), and L-VAE and mdL-VAE last:
+# the baselines do not depend on the library's default, the learned models' rows do, and a result file records the options
 # its run resolved to, so a default changed while the baselines train costs no run. Last, table
 # "unfitted": the three scheduled models with their registry schedules, seed 0, procedural
 # dSprites, to show what the fitting changes.
@@ -34,6 +35,7 @@ for dataset in "${datasets[@]}"; do
     --models vae beta-vae annealed-vae controlvae dynamicvae sigma-vae "$@"
 done
 for dataset in "${datasets[@]}"; do
-  claim "$dataset" --seeds 0 1 2 --fit-schedules "$@"
+  claim "$dataset" --seeds 0 1 2 --fit-schedules \
+    --models l-vae mdl-vae vae beta-vae annealed-vae controlvae dynamicvae sigma-vae "$@"
 done
 claim procedural-dsprites --seeds 0 --table unfitted --models annealed-vae controlvae dynamicvae "$@"
