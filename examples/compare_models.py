@@ -126,7 +126,8 @@ def main() -> None:
     parser.add_argument("--fit-schedules", action="store_true",
                         help="fit the KL schedules of annealed-vae, controlvae and dynamicvae to "
                         "--steps (models.schedule_for_budget); the fitted lengths become options "
-                        "of those rows, named in their labels")  # fmt: skip
+                        "of those rows, named in their labels; --eval-steps then scores the fitted run "
+                        "early, which is not a shorter run's fit")  # fmt: skip
     parser.add_argument("--table", default="results", help="the tables' and figure's file stem")
     parser.add_argument("--list", action="store_true", help="print this shard's runs and exit")
     args = parser.parse_args()
