@@ -163,11 +163,9 @@ def main() -> None:
         variants.append((model, options))
     if args.fit_schedules:  # options given explicitly win
         for model in args.models:
-            if models.schedule_for_budget(model, args.steps):
-                fixed[model] = {
-                    **models.schedule_for_budget(model, args.steps),
-                    **fixed.get(model, {}),
-                }
+            fitted = models.schedule_for_budget(model, args.steps)
+            if fitted:
+                fixed[model] = {**fitted, **fixed.get(model, {})}
         variants = [
             (model, {**models.schedule_for_budget(model, args.steps), **options})
             for model, options in variants

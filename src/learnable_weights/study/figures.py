@@ -21,8 +21,8 @@ class BetaCurve:
         label: the row's label.
         seeds: how many runs the curve summarises.
         steps: ``(T,)`` training steps (the steps every run logged).
-        center: ``(T,)`` the geometric mean over seeds where every β is positive; the arithmetic
-            mean where some β is 0 or negative (the annealed VAE's γ·sign(KL − C), whose sign
+        center: ``(T,)`` the geometric mean over seeds if every β of the label is positive; the
+            arithmetic mean if some β is 0 or negative (the annealed VAE's γ·sign(KL − C), whose sign
             is the point, and which a logarithm would erase).
         low: ``(T,)`` the minimum over seeds.
         high: ``(T,)`` the maximum over seeds.
