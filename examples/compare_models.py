@@ -25,6 +25,10 @@ identified by its model, options and seed).
     # the pilot: does the budget tell β-VAE (β = 4, 16) from the VAE?
     python examples/compare_models.py --out studies/pilot --models vae beta-vae \\
         --grid beta-vae:beta=4,16
+    # the same trained models scored another way: runs another sweep trained identically
+    # are evaluated here, not trained again
+    python examples/compare_models.py --out studies/claim --evaluation study-fast-dci \
+        --models vae --steps 8000 --reuse-training studies/ablation
     # a Slurm job array of 8 tasks, each one share of the runs; then the tables from all files
     python examples/compare_models.py --out studies/x --shard "$((SLURM_ARRAY_TASK_ID+1))/8"
     python examples/compare_models.py --out studies/x --tables-only
@@ -128,6 +132,12 @@ def main() -> None:
                         "--steps (models.schedule_for_budget); the fitted lengths become options "
                         "of those rows, named in their labels; --eval-steps then scores the fitted run "
                         "early, which is not a shorter run's fit")  # fmt: skip
+    parser.add_argument("--reuse-training", nargs="+", type=Path, default=[], metavar="SWEEP",
+                        help="other sweep folders: a run one of them trained identically (same "
+                        "model, seed, resolved configuration, dataset, steps, lr, batch size, "
+                        "latent size; its final checkpoint kept) is evaluated here instead of "
+                        "trained, once a replay of its first logged steps matches; its result "
+                        "file names that run (trained_in)")  # fmt: skip
     parser.add_argument("--table", default="results", help="the tables' and figure's file stem")
     parser.add_argument("--list", action="store_true", help="print this shard's runs and exit")
     args = parser.parse_args()
@@ -189,7 +199,7 @@ def main() -> None:
         try:
             run_sweep(
                 select_shard(runs, *args.shard), budget, args.out, device=args.device,
-                jobs=args.jobs, progress=True, storage=args.storage,
+                jobs=args.jobs, progress=True, storage=args.storage, reuse=args.reuse_training,
             )  # fmt: skip
         except RunsFailedError as error:  # the tables of what finished, then the error
             failure = error

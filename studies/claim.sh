@@ -20,6 +20,12 @@
 # its run resolved to, so a default changed while the baselines train costs no run. Last, table
 # "unfitted": the three scheduled models with their registry schedules, seed 0, procedural
 # dSprites, to show what the fitting changes.
+#
+# On procedural dSprites a run that the ablation (studies/ablation.sh) trained identically (the
+# VAE, β-VAE at β = 4, mdL-VAE, and L-VAE while its default is one of the ablation's rows) is
+# evaluated here instead of trained again (--reuse-training: same model, seed, resolved
+# configuration and training budget, and a replay of its first 80 steps matches exactly); its
+# result file names that run (trained_in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
@@ -27,8 +33,10 @@ python="${PYTHON:-python}"
 datasets=(procedural-dsprites color-dsprites)
 common=(--steps 8000 --lr 5e-4 --evaluation study-fast-dci --jobs 2)
 claim() {
+  local reuse=()
+  [[ "$1" == procedural-dsprites ]] && reuse=(--reuse-training studies/ablation)
   "$python" examples/compare_models.py --out "studies/claim-$1" --dataset "$1" "${common[@]}" \
-    "${@:2}"
+    "${reuse[@]}" "${@:2}"
 }
 for dataset in "${datasets[@]}"; do
   claim "$dataset" --seeds 0 1 2 --fit-schedules --table baselines \

@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,11 @@ from learnable_weights.study.results import (
     write_result,
     write_text_atomic,
 )
+from learnable_weights.study.reuse import (
+    adopt_final_checkpoint,
+    find_trained_run,
+    same_first_record,
+)
 from learnable_weights.training import SamplerBatches, TrainConfig, train
 from learnable_weights.training.checkpoint import latest_checkpoint, load_checkpoint
 from learnable_weights.training.run_dir import environment
@@ -57,6 +63,7 @@ from learnable_weights.vae import LVAE
 __all__ = [
     "ERROR_FILE",
     "EVALUATIONS",
+    "TRAINED_IN_FILE",
     "TRAINING_OPTIONS",
     "Budget",
     "ConfigurationMismatchError",
@@ -265,6 +272,7 @@ def run_one(
     device: torch.device | str = "cpu",
     progress: bool = False,
     storage: Storage = "auto",
+    reuse: Sequence[Path] = (),
 ) -> Path:
     """Trains, evaluates and writes ``run``'s result file; returns its path.
 
@@ -274,31 +282,26 @@ def run_one(
     ``budget.eval_steps`` the same scores at each of those steps (``milestones``).
     ``storage`` is the batch sampler's (`learnable_weights.data.DeviceBatchSampler`); it changes
     the speed, not the batches.
+
+    ``reuse``: sweep folders whose finished runs may stand in for this run's training
+    (`learnable_weights.study.reuse`). When one of them trained exactly this run and replaying
+    its first logged steps here gives the same record, the run takes a copy of its final
+    checkpoint and is only evaluated; the result file then names that run (``trained_in``,
+    with its versions and step time). A replay that differs warns and trains the run here.
     """
     started = time.perf_counter()
     device = torch.device(device)
     dataset = _load_dataset(budget.dataset, budget.dataset_options)
-    weighting_lr = _weighting_lr(run, budget)
-    torch.manual_seed(run.seed)
-    model = _build_model(run.model, run.options_dict(), dataset, budget.latent_dim)
-    configuration = _configuration(model, weighting_lr)
-    # Logs and checkpoints fall on every scored step, so each has its β and KL and is kept.
-    config = TrainConfig(
-        steps=budget.steps,
-        batch_size=budget.batch_size,
-        lr=budget.lr,
-        weighting_lr=weighting_lr,
-        seed=run.seed,
-        log_every=math.gcd(max(1, budget.steps // 100), *budget.eval_steps),
-        checkpoint_every=math.gcd(max(1, budget.steps // 4), *budget.eval_steps),
-        keep_checkpoints=1,
-        eval_at=budget.eval_steps,
-    )
+    model, config, batches = _training_setup(run, budget, dataset, device, storage)
+    configuration = _configuration(model, _weighting_lr(run, budget))
     run_dir = result_path(sweep_dir, run).parent
+    trained_in_file = run_dir / TRAINED_IN_FILE
+    if latest_checkpoint(run_dir / "checkpoints") is None:
+        trained_in_file.unlink(missing_ok=True)  # left by an adoption that did not finish
+        if reuse:
+            _adopt_training(run, budget, configuration, reuse, run_dir, dataset, device, storage)
+    trained_in = json.loads(trained_in_file.read_text()) if trained_in_file.is_file() else None
     resume = latest_checkpoint(run_dir / "checkpoints") is not None
-    batches = SamplerBatches(
-        dataset, budget.batch_size, device=device, seed=run.seed, storage=storage
-    )
 
     def score(model: LVAE, step: int) -> dict[str, Any]:
         return {"scores": _evaluate(model, dataset, budget, device)}
@@ -329,7 +332,7 @@ def run_one(
         "milestones": [{"step": step, "scores": with_state(step)} for step in budget.eval_steps],
         "trajectory": trajectory,
         "wall_time_s": time.perf_counter() - started,
-        "step_time_s": trained.step_time_s,
+        "step_time_s": trained.step_time_s if trained_in is None else trained_in["step_time_s"],
         "device": str(device),
         "hardware": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "threads": torch.get_num_threads(),
@@ -344,7 +347,87 @@ def run_one(
     }
     if not budget.eval_steps:
         del extra["milestones"]
+    if trained_in is not None:
+        extra["trained_in"] = trained_in
     return write_result(sweep_dir, run, budget.as_dict(), scores, extra)
+
+
+TRAINED_IN_FILE = "trained_in.json"
+"""In a run's folder: which run of another sweep trained it (see `run_one`'s ``reuse``)."""
+
+
+def _training_setup(
+    run: RunSpec,
+    budget: Budget,
+    dataset: GroundTruthDataset,
+    device: torch.device,
+    storage: Storage,
+) -> tuple[LVAE, TrainConfig, SamplerBatches]:
+    """The model (initialised from ``run.seed``), the training settings and the batches of
+    ``run``: everything that decides what it trains."""
+    torch.manual_seed(run.seed)
+    model = _build_model(run.model, run.options_dict(), dataset, budget.latent_dim)
+    # Logs and checkpoints fall on every scored step, so each has its β and KL and is kept.
+    config = TrainConfig(
+        steps=budget.steps,
+        batch_size=budget.batch_size,
+        lr=budget.lr,
+        weighting_lr=_weighting_lr(run, budget),
+        seed=run.seed,
+        log_every=math.gcd(max(1, budget.steps // 100), *budget.eval_steps),
+        checkpoint_every=math.gcd(max(1, budget.steps // 4), *budget.eval_steps),
+        keep_checkpoints=1,
+        eval_at=budget.eval_steps,
+    )
+    batches = SamplerBatches(
+        dataset, budget.batch_size, device=device, seed=run.seed, storage=storage
+    )
+    return model, config, batches
+
+
+def _adopt_training(
+    run: RunSpec,
+    budget: Budget,
+    configuration: Mapping[str, Any],
+    sources: Sequence[Path],
+    run_dir: Path,
+    dataset: GroundTruthDataset,
+    device: torch.device,
+    storage: Storage,
+) -> None:
+    """Gives ``run`` the final checkpoint of the run of ``sources`` that trained it, if there
+    is one and a replay of its first logged steps here matches (`run_one`'s ``reuse``)."""
+    source = find_trained_run(run.model, run.seed, budget.as_dict(), configuration, sources)
+    if source is None:
+        return
+    record = json.loads((source / "result.json").read_text())
+    model, config, batches = _training_setup(run, budget, dataset, device, storage)
+    replay = train(
+        model,
+        batches,
+        dataclasses.replace(config, steps=config.log_every, eval_at=()),
+        progress=False,
+    )
+    if not same_first_record(record, replay.history[0]):
+        warnings.warn(
+            f"{run.run_id}: {source} trained the same configuration, but its first "
+            f"{config.log_every} steps replayed here log {replay.history[0]} where it logged "
+            f"{record.get('trajectory', [None])[0]}: this code or machine trains it otherwise, "
+            "so the run trains here",
+            stacklevel=2,
+        )
+        return
+    trained_in = {
+        "run": str(source),
+        "versions": record.get("versions"),
+        "hardware": record.get("hardware"),
+        "threads": record.get("threads"),
+        "step_time_s": record.get("step_time_s"),
+        "wall_time_s": record.get("wall_time_s"),
+    }
+    # the note first: a checkpoint is never there without the run it came from
+    write_text_atomic(run_dir / TRAINED_IN_FILE, json.dumps(trained_in, indent=2) + "\n")
+    adopt_final_checkpoint(source, run_dir, budget.steps)
 
 
 class TrainedRun(NamedTuple):
@@ -415,6 +498,7 @@ def run_sweep(
     jobs: int = 1,
     progress: bool = False,
     storage: Storage = "auto",
+    reuse: Sequence[Path] = (),
     log: Callable[[str], None] = print,
 ) -> dict[str, dict[str, Any]]:
     """Runs every run of ``runs`` that has no result file yet; returns ``run_id -> record`` of all.
@@ -428,6 +512,8 @@ def run_sweep(
             ``max(1, cores // jobs)`` threads), for when one run does not fill the device.
         progress: show each run's progress bar (``jobs=1`` only).
         storage: the batch sampler's storage (speed only; see `run_one`).
+        reuse: other sweeps' folders whose finished runs stand in for identical training here:
+            such a run is only evaluated (`run_one`).
         log: where one line per started and finished run goes.
 
     Raises:
@@ -453,14 +539,16 @@ def run_sweep(
                 continue
             log(f"[{index}/{len(pending)}] {run.run_id}")
             statuses[run.run_id] = status = _run_job(
-                (run, budget, sweep_dir, str(device), storage, progress)
+                (run, budget, sweep_dir, str(device), storage, progress, tuple(reuse))
             )
             if status != _FINISHED:
                 log(f"[{index}/{len(pending)}] {run.run_id}: {status}")
     elif pending:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")
-        tasks = [(run, budget, sweep_dir, str(device), storage, False) for run in pending]
+        tasks = [
+            (run, budget, sweep_dir, str(device), storage, False, tuple(reuse)) for run in pending
+        ]
         # SIGTERM (a scheduler, `kill`) ends the workers with the sweep: the pool's context
         # manager terminates them on the way out, and on Linux each worker also dies with its
         # parent however the parent ends (PR_SET_PDEATHSIG).
@@ -497,14 +585,14 @@ class RunsFailedError(RuntimeError):
 ERROR_FILE = "error.txt"
 _FINISHED = "finished"
 _BUSY = "skipped, another process is training it (runs/<run_id>/.lock is held)"
-_Task = tuple[RunSpec, Budget, Path, str, Storage, bool]
+_Task = tuple[RunSpec, Budget, Path, str, Storage, bool, tuple[Path, ...]]
 
 
 def _run_job(task: _Task) -> str:
     """Trains one run unless it has a result file; returns how it went: ``"finished"``, the
     skipped message when another process holds the run, or ``"failed: ..."`` when it raised
     (its traceback then goes to ``runs/<run_id>/error.txt``; the sweep goes on)."""
-    run, budget, sweep_dir, device, storage, progress = task
+    run, budget, sweep_dir, device, storage, progress, reuse = task
     path = result_path(sweep_dir, run)
     if path.is_file():  # finished meanwhile by another process
         return _FINISHED
@@ -515,11 +603,22 @@ def _run_job(task: _Task) -> str:
         if path.is_file():  # finished between the check above and taking the lock
             return _FINISHED
         try:
-            run_one(run, budget, sweep_dir, device=device, progress=progress, storage=storage)
+            run_one(
+                run,
+                budget,
+                sweep_dir,
+                device=device,
+                progress=progress,
+                storage=storage,
+                reuse=reuse,
+            )
         except Exception as error:  # one run's failure must not stop the sweep
             write_text_atomic(error_file, traceback.format_exc())
             return f"failed: {type(error).__name__}: {error}"[:500]
         error_file.unlink(missing_ok=True)
+        trained_in = path.parent / TRAINED_IN_FILE
+        if trained_in.is_file():
+            return f"{_FINISHED}, evaluated the training of {json.loads(trained_in.read_text())['run']}"
         return _FINISHED
 
 
