@@ -3,7 +3,8 @@
 Used by ``examples/compare_models.py``. `plan` expands a sweep into stably named runs and splits
 it into shards; `runner` trains and evaluates each run under one `Budget`; `results` writes each
 finished run's result file atomically, resumes from them, and aggregates them over seeds into
-markdown and CSV tables with ranks.
+markdown and CSV tables with ranks; `reuse` lets a sweep evaluate runs another sweep trained
+identically instead of training them again.
 """
 
 from learnable_weights.study.plan import (
