@@ -412,7 +412,7 @@ def _adopt_training(
         warnings.warn(
             f"{run.run_id}: {source} trained the same configuration, but its first "
             f"{config.log_every} steps replayed here log {replay.history[0]} where it logged "
-            f"{record.get('trajectory', [None])[0]}: this code or machine trains it otherwise, "
+            f"{(record.get('trajectory') or [None])[0]}: this code or machine trains it otherwise, "
             "so the run trains here",
             stacklevel=2,
         )
