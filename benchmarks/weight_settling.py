@@ -33,10 +33,12 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from learnable_weights import LearnableWeightedLoss
+from learnable_weights.weighted_loss import PROVISIONAL_BIAS_PENALTY
 
 
 def terms_at(step: int) -> tuple[float, float]:
@@ -83,17 +85,31 @@ _KENDALL_LOG_SPREAD = re.compile(
 )
 
 
+def _kendall_log_spread_penalty(record: dict[str, Any]) -> float | None:
+    """λ of a two-term L-VAE run with the Kendall form and the log-spread regularizer on summed
+    terms, read from the configuration its result file records; for files written before
+    configurations were recorded, from its options over the defaults of this library (as a sweep
+    accepts such files); ``None`` for any other run."""
+    if "configuration" in record:
+        model = str(record["configuration"].get("model", ""))
+        match = _KENDALL_LOG_SPREAD.search(model)
+        return None if match is None or "recon_scale=" in model else float(match.group(1))
+    options = record.get("options", {})
+    other_form = {"uncertainty", "bias_regularizer", "parameterization", "recon_scale", "kl_scale"}
+    if record.get("model") != "l-vae" or other_form & set(options):
+        return None
+    return float(options.get("bias_penalty", PROVISIONAL_BIAS_PENALTY))
+
+
 def check_runs(folder: Path, tail: int) -> None:
     """Prints, per qualifying run of ``folder``, λ, the mean terms of its last ``tail`` records,
     their settling β and the β the run ended on."""
     print(f"{'run':<72} {'λ':>5} {'R':>7} {'KL':>6} {'settling β':>10} {'final β':>8}")
     for path in sorted(folder.glob("runs/*/result.json")):
         record = json.loads(path.read_text())
-        model = str(record.get("configuration", {}).get("model", ""))
-        match = _KENDALL_LOG_SPREAD.search(model)
-        if match is None or "recon_scale=" in model or not record.get("trajectory"):
+        bias_penalty = _kendall_log_spread_penalty(record)
+        if bias_penalty is None or not record.get("trajectory"):
             continue
-        bias_penalty = float(match.group(1))
         last = record["trajectory"][-tail:]
         recon = sum(point["recon_loss"] for point in last) / len(last)
         kl = sum(point["kl"] for point in last) / len(last)
