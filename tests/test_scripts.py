@@ -172,9 +172,10 @@ def test_gpu_study_runs_the_sweep_then_the_tables(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stdout + completed.stderr
     log = (results / "gpu_study.txt").read_text().splitlines()
     assert len(log) == 2
-    assert "--device cuda --jobs 8" in log[0] and "--tables-only" not in log[0]
+    assert "--device cuda --jobs 9" in log[0] and "--tables-only" not in log[0]
     claim_models = (
-        "--models l-vae mdl-vae vae beta-vae annealed-vae controlvae dynamicvae sigma-vae"
+        "--models l-vae mdl-vae vae beta-vae annealed-vae controlvae dynamicvae sigma-vae "
+        "--variant l-vae parameterization=simplex bias_penalty=5"
     )
     assert claim_models in log[0] and claim_models in log[1]
     assert log[1].endswith("--tables-only")
