@@ -73,3 +73,23 @@ def test_the_figure_uses_a_log_axis_unless_some_beta_is_not_positive(
     )
     assert scales == [scale]
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rows_past_the_palette_change_line_style(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.axes
+
+    drawn: list[tuple[str, str]] = []
+    original = matplotlib.axes.Axes.plot
+
+    def recording(self: matplotlib.axes.Axes, *args: Any, **kwargs: Any) -> Any:
+        drawn.append((kwargs["color"], kwargs["linestyle"]))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", recording)
+    records = [_record(f"row{i}", [1.0 + i, 1.0 + i]) for i in range(12)]  # 10 colours
+    plot_beta_trajectories(records, tmp_path / "b.png")
+    assert len(drawn) == 12 and len(set(drawn)) == 12
+    assert drawn[10][0] == drawn[0][0] and drawn[10][1] != drawn[0][1]

@@ -98,9 +98,18 @@ def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> 
 
     curves = beta_curves(records)
     figure, axes = plt.subplots(figsize=(7.5, 4.5), dpi=120)
-    for curve in curves:
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, curve in enumerate(curves):
         seeds = f"{curve.seeds} seed" + ("s" if curve.seeds > 1 else "")
-        (line,) = axes.plot(curve.steps, curve.center, label=f"{curve.label} ({seeds})")
+        # past the palette's colours the line style changes, so no two rows look alike
+        style = _LINE_STYLES[(index // len(palette)) % len(_LINE_STYLES)]
+        (line,) = axes.plot(
+            curve.steps,
+            curve.center,
+            label=f"{curve.label} ({seeds})",
+            color=palette[index % len(palette)],
+            linestyle=style,
+        )
         if curve.seeds > 1:
             axes.fill_between(curve.steps, curve.low, curve.high, color=line.get_color(), alpha=0.2)
     if all(curve.positive for curve in curves):
@@ -120,6 +129,9 @@ def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> 
     plt.close(figure)
     write_bytes_atomic(path, buffer.getvalue())
     return path
+
+
+_LINE_STYLES = ("-", "--", ":", "-.")
 
 
 def _geometric_mean(beta: float | Sequence[float]) -> float:
