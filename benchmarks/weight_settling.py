@@ -38,7 +38,7 @@ from typing import Any
 import torch
 
 from learnable_weights import LearnableWeightedLoss
-from learnable_weights.weighted_loss import PROVISIONAL_BIAS_PENALTY
+from learnable_weights.weighted_loss import DEFAULT_BIAS_PENALTY
 
 
 def terms_at(step: int) -> tuple[float, float]:
@@ -98,7 +98,7 @@ def _kendall_log_spread_penalty(record: dict[str, Any]) -> float | None:
     other_form = {"uncertainty", "bias_regularizer", "parameterization", "recon_scale", "kl_scale"}
     if record.get("model") != "l-vae" or other_form & set(options):
         return None
-    return float(options.get("bias_penalty", PROVISIONAL_BIAS_PENALTY))
+    return float(options.get("bias_penalty", DEFAULT_BIAS_PENALTY))
 
 
 def check_runs(folder: Path, tail: int) -> None:

@@ -61,7 +61,7 @@ import torch
 from torch import Tensor, nn
 
 from learnable_weights import LearnableWeightedLoss, parameter_groups
-from learnable_weights.weighted_loss import PROVISIONAL_BIAS_PENALTY
+from learnable_weights.weighted_loss import DEFAULT_BIAS_PENALTY
 
 TASKS = ("profile", "kind", "gap")
 INPUTS = 16
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> list[Result]:
     results = [
         train("fixed equal weights", None, data, **options),
         train("learned, bias_penalty=0 (uncertainty weighting)", 0.0, data, **options),
-        train("learned, default bias_penalty=0.25", PROVISIONAL_BIAS_PENALTY, data, **options),
+        train("learned, default bias_penalty=0.25", DEFAULT_BIAS_PENALTY, data, **options),
     ]
     elapsed = time.perf_counter() - start
 

@@ -23,8 +23,12 @@ name              objective                                        defaults
                                                                    beta_min=0.1, kl_window=5,
                                                                    set_point_max=20``
 ``sigma-vae``     calibrated Gaussian R + KL (Rybkin et al. 2021)  ``likelihood="sigma-optimal"``
-``l-vae``         learned weights over (R, KL)                     provisional anti-bias default
-``mdl-vae``       learned weights over (R, KL per dimension)       provisional anti-bias default
+``l-vae``         learned weights over (R, KL)                     ``bias_penalty=0.25``,
+                                                                   ``"log-spread"``, network on
+                                                                   R + β·KL (docs/ablation.md)
+``mdl-vae``       learned weights over (R, KL per dimension)       ``bias_penalty=0.25``,
+                                                                   ``"log-spread"``, network on
+                                                                   R + β·KL (docs/ablation.md)
 ================  ===============================================  ===========================
 
 The learned models take the options of `LearnableWeightedLoss` (``bias_penalty=0.1``, ...),

@@ -24,7 +24,8 @@ and one free parameter :math:`s_i = \log \sigma_i^2` per weight, the objective i
 
 The paper's own regularizer is not available to us (its text is not public; only the abstract,
 https://arxiv.org/abs/2507.02619): the ``"log-spread"`` default and ``bias_penalty=0.25`` are
-**provisional implementer choices**. For two terms with the Kendall form, setting the gradient to
+our choices, made by the study's ablation (docs/ablation.md, "The choice": procedural dSprites,
+three seeds per row). For two terms with the Kendall form, setting the gradient to
 zero gives :math:`\beta = w_2/w_1 = e^d = (L_1/L_2)\,(1-2\lambda d)/(1+2\lambda d)` with
 :math:`d = s_1 - s_2`, so :math:`\beta < e^{1/(2\lambda)}` however unbalanced the terms are
 (:math:`e^2 \approx 7.4` at 0.25) and :math:`\beta = 1` when they are equal; :math:`\lambda = 0`
@@ -51,6 +52,7 @@ from learnable_weights._finite import TermGuard
 
 __all__ = [
     "BIAS_REGULARIZERS",
+    "DEFAULT_BIAS_PENALTY",
     "LearnableWeightedLoss",
     "WeightedLossBreakdown",
     "WeightsNotLearningWarning",
@@ -62,8 +64,13 @@ Uncertainty = Literal["kendall", "liebel"]
 BiasRegularizer = Callable[[Tensor], Tensor]
 """Maps the rows of term log-variances, shape ``(G, T)`` float32, to a scalar penalty."""
 
-PROVISIONAL_BIAS_PENALTY = 0.25
-"""Provisional default strength of the anti-bias regularizer (see the module docstring)."""
+DEFAULT_BIAS_PENALTY = 0.25
+r"""Default strength λ of the anti-bias regularizer, kept by the ablation (docs/ablation.md).
+
+No λ of the Kendall form scored apart from another there (0.1 to 1, procedural dSprites, three
+seeds each). At 0.25 the cap on β, :math:`e^{1/(2\lambda)} = 7.39`, leaves room for β-VAE's usual
+β = 4 (at 0.5 it is 2.72), and it is the λ at which mdL-VAE, whose per-dimension β's reach that
+cap, was measured."""
 
 WATCH_PERIOD = 256
 """Training calls between two checks that the learned weights move (see `WeightsNotLearningWarning`)."""
@@ -156,7 +163,9 @@ class LearnableWeightedLoss(nn.Module):
         names: the names of the terms, in order.
         group_sizes: number of weights of each term (default: 1 each). ``(1, latent_dim)`` for
             reconstruction + per-dimension KL gives the mdL-VAE variant.
-        bias_penalty: strength λ of the anti-bias regularizer; 0 turns it off. Provisional default.
+        bias_penalty: strength λ of the anti-bias regularizer; 0 turns it off (the weights then
+            run away with an unbounded β; docs/ablation.md, Finding 2). Default
+            `DEFAULT_BIAS_PENALTY`.
         bias_regularizer: ``"log-spread"`` (default), ``"abs-log-spread"``, or a callable mapping
             the rows of term log-variances ``(G, T)`` to a scalar (see the module docstring).
             With ``bias_penalty > 0`` the group sizes must broadcast: each 1 or one common G.
@@ -186,7 +195,7 @@ class LearnableWeightedLoss(nn.Module):
         *,
         names: Sequence[str] | None = None,
         group_sizes: Sequence[int] | None = None,
-        bias_penalty: float = PROVISIONAL_BIAS_PENALTY,
+        bias_penalty: float = DEFAULT_BIAS_PENALTY,
         bias_regularizer: str | BiasRegularizer = "log-spread",
         uncertainty: Uncertainty = "kendall",
         init_log_variances: float | Sequence[float] = 0.0,
