@@ -49,6 +49,10 @@ table --table candidates --models vae --variant beta-vae beta=4 --variant beta-v
   --variant l-vae $N recon_scale=0.000244140625 kl_scale=0.1 $F --variant mdl-vae $N $F \
   --variant l-vae $N --variant l-vae $N "init_log_variances=[0,-1.386]" \
   --variant l-vae $N "init_log_variances=[0,-2.773]"
+# the rows of the rule that chose λ and the form (docs/ablation.md, "The choice"), all of them `candidates` rows
+table "${B[@]}" --table choice --variant l-vae $N bias_penalty=0.1 $F --variant l-vae $N $F \
+  --variant l-vae $N bias_penalty=0.5 $F --variant l-vae $N bias_penalty=1 $F \
+  --variant l-vae $N bias_regularizer=abs-log-spread $F --variant l-vae $N uncertainty=liebel $F
 [[ "$part" == candidates ]] && exit 0
 # 2. The first objective's rows (the network on the weighted loss), which found Findings 1 to 3.
 table --table first-objective --models vae --variant beta-vae beta=4 \

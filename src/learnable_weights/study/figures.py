@@ -97,7 +97,8 @@ def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> 
     from learnable_weights.study.results import write_bytes_atomic
 
     curves = beta_curves(records)
-    figure, axes = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    # the legend goes under the axes, one line per row, so that it hides no curve
+    figure, axes = plt.subplots(figsize=(7.5, 4.0 + 0.17 * len(curves)), dpi=120)
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, curve in enumerate(curves):
         seeds = f"{curve.seeds} seed" + ("s" if curve.seeds > 1 else "")
@@ -122,10 +123,9 @@ def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> 
     axes.set_ylabel("β = KL weight / reconstruction weight")
     axes.set_title(title)
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.13), frameon=False)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(figure)
     write_bytes_atomic(path, buffer.getvalue())
     return path
