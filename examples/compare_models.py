@@ -52,6 +52,7 @@ from learnable_weights.study import (
     Budget,
     RunsFailedError,
     check_configurations,
+    check_options,
     load_results,
     parse_option,
     parse_shard,
@@ -182,6 +183,7 @@ def main() -> None:
         ]
     try:
         runs = plan_runs(args.models, args.seeds, fixed=fixed, grids=grids, variants=variants)
+        check_options(runs, args.latent_dim)  # a misspelt option fails now, not at its run
     except ValueError as error:
         parser.error(str(error))
     budget = Budget(

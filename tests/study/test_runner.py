@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from learnable_weights.study import (
     ConfigurationMismatchError,
     RunsFailedError,
     RunSpec,
+    check_options,
     plan_runs,
     result_path,
     run_configuration,
@@ -370,6 +372,31 @@ def test_compare_models_lists_variants_and_refuses_bad_ones(tmp_path: Path) -> N
     assert "one value" in run("--variant", "l-vae", "bias_penalty=1,2", "--list").stderr
     assert "share an identifier" in run("--models", "l-vae", "--variant", "l-vae", "--list").stderr
     assert "file stem" in run("--table", "../x", "--list").stderr
+    misspelt = run("--variant", "l-vae", "bias_penaly=1", "--list")
+    assert misspelt.returncode == 2 and misspelt.stdout == ""
+    assert "row l-vae[bias_penaly=1]" in misspelt.stderr and "'bias_penalty'" in misspelt.stderr
+
+
+def test_a_row_whose_model_refuses_its_options_fails_before_anything_trains(
+    tmp_path: Path,
+) -> None:
+    good = plan_runs(["vae"], [0, 1], variants=[("l-vae", {"bias_penalty": 0.5})])
+    check_options(good, latent_dim=4)  # accepted: no error
+    bad = [
+        ("l-vae", {"bias_penaly": 1}, "does not take the option(s) ['bias_penaly']"),
+        ("l-vae", {"parameterization": "simplex", "uncertainty": "liebel"}, "no option"),
+        ("l-vae", {"bias_penalty": -1}, "bias_penalty must be"),
+        ("beta-vae", {"gamma": 2}, "does not take"),
+    ]
+    for model, options, message in bad:
+        runs = plan_runs(["vae"], [0], variants=[(model, options)])
+        with pytest.raises(ValueError, match=r"row " + re.escape(runs[-1].label)) as error:
+            check_options(runs, latent_dim=4)
+        assert message in str(error.value)
+        budget = Budget(steps=2, batch_size=8, latent_dim=4, evaluation="smoke")
+        with pytest.raises(ValueError, match=re.escape(message)):
+            run_sweep(runs, budget, tmp_path / "sweep", log=lambda _: None)
+        assert not (tmp_path / "sweep").exists()  # the valid row did not train either
 
 
 def test_compare_models_fits_the_schedules_to_the_steps_unless_an_option_says_otherwise(

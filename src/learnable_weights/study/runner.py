@@ -36,6 +36,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
+from torch import nn
 
 from learnable_weights import data, models
 from learnable_weights._version import __version__
@@ -70,6 +71,7 @@ __all__ = [
     "RunsFailedError",
     "TrainedRun",
     "check_configurations",
+    "check_options",
     "load_run",
     "reconstruction_errors",
     "run_configuration",
@@ -469,6 +471,28 @@ def load_run(run_dir: Path) -> TrainedRun:
     return TrainedRun(model, dataset, record, checkpoint, state)
 
 
+def check_options(runs: Sequence[RunSpec], latent_dim: int) -> None:
+    """Raises ``ValueError`` naming the first row of ``runs`` whose model does not take its
+    options (an unknown or misspelt name, a value out of range, options of another
+    parameterization), before anything trains or loads.
+
+    Each distinct row's model is built once around stand-in networks (`torch.nn.Identity`), so
+    every check of `learnable_weights.models.build` applies, in milliseconds per row.
+    """
+    checked: set[str] = set()
+    for run in runs:
+        if run.label in checked:
+            continue
+        checked.add(run.label)
+        model_options = {k: v for k, v in run.options if k not in TRAINING_OPTIONS}
+        try:
+            models.build(
+                run.model, nn.Identity(), nn.Identity(), latent_dim=latent_dim, **model_options
+            )
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"row {run.label}: {error}") from error
+
+
 def _load_dataset(name: str, options: Mapping[str, Any]) -> GroundTruthDataset:
     dataset = data.load(name, **options)
     if not isinstance(dataset, GroundTruthDataset):
@@ -517,6 +541,8 @@ def run_sweep(
         log: where one line per started and finished run goes.
 
     Raises:
+        ValueError: before training anything, if a row's model does not take its options
+            (`check_options`).
         ConfigurationMismatchError: before training anything, if a result file was made with
             another configuration than its run gets now (`check_configurations`).
         RunsFailedError: after every other run, if runs raised (each one's traceback in
@@ -524,6 +550,7 @@ def run_sweep(
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
+    check_options(runs, budget.latent_dim)
     done = load_results(sweep_dir, runs, budget.as_dict())
     check_configurations(done, runs, budget)
     # Seed by seed, so that a sweep stopped early has every variant at its first seeds.
