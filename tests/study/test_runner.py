@@ -191,21 +191,24 @@ def test_a_failing_run_does_not_stop_the_sweep(
 
 @pytest.mark.slow
 def test_compare_models_writes_the_tables_of_what_finished_and_exits_1(tmp_path: Path) -> None:
-    """With workers (--jobs 2): a run whose model cannot be built fails alone."""
+    """With workers (--jobs 2): a run that fails once it runs fails alone. (A row its model
+    refuses fails before anything trains: `check_options`.) Here the reconstruction weight starts
+    at e^100 / 2 with the bounds off, overflows float32, and the codes turn NaN."""
+    failing = "l-vae_init_log_variances=_-100_0_log_variance_bounds=null__seed0"
     command = [
         sys.executable, "examples/compare_models.py", "--out", str(tmp_path), "--models", "vae",
-        "--variant", "l-vae", "bias_penalty=-1", "--seeds", "0", "--steps", "2",
-        "--batch-size", "4", "--latent-dim", "3", "--evaluation", "smoke", "--storage", "render",
-        "--jobs", "2",
+        "--variant", "l-vae", "init_log_variances=[-100,0]", "log_variance_bounds=null",
+        "--seeds", "0", "--steps", "2", "--batch-size", "4", "--latent-dim", "3",
+        "--evaluation", "smoke", "--storage", "render", "--jobs", "2",
     ]  # fmt: skip
     result = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 1, result.stderr
-    assert "1 run(s) failed: l-vae_bias_penalty=-1__seed0" in result.stderr
+    assert f"1 run(s) failed: {failing}" in result.stderr
     assert (tmp_path / "runs" / "vae__seed0" / "result.json").is_file()
-    error_text = (tmp_path / "runs" / "l-vae_bias_penalty=-1__seed0" / ERROR_FILE).read_text()
-    assert "bias_penalty" in error_text
+    error_text = (tmp_path / "runs" / failing / ERROR_FILE).read_text()
+    assert "NaN or infinite" in error_text
     assert "`vae`" in (tmp_path / "results.md").read_text()
 
 
