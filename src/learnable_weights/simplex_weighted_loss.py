@@ -44,7 +44,7 @@ DEFAULT_BARRIER = 5.0
 """Default strength λ of the log-barrier, in nats: the ablation's (docs/ablation.md).
 
 On procedural dSprites (reference networks, 8,000 steps) barrier 5 gave the highest MIG of
-the two-term rows and the worst reconstruction (β near 35); barrier 20 gave β near 3.5. The settling
+the two-term rows and the worst reconstruction (β near 36); barrier 20 gave β near 3.5. The settling
 β follows the terms' difference in nats (`simplex_beta`), so the same λ gives another β on data
 whose terms are larger or smaller: set it per dataset. `LearnableWeightedLoss`'s Kendall form,
 which follows their ratio, is the library's default for that reason."""

@@ -484,10 +484,13 @@ def check_options(runs: Sequence[RunSpec], latent_dim: int) -> None:
         if run.label in checked:
             continue
         checked.add(run.label)
-        model_options = {k: v for k, v in run.options if k not in TRAINING_OPTIONS}
         try:
             models.build(
-                run.model, nn.Identity(), nn.Identity(), latent_dim=latent_dim, **model_options
+                run.model,
+                nn.Identity(),
+                nn.Identity(),
+                latent_dim=latent_dim,
+                **_model_options(run.options_dict()),
             )
         except (TypeError, ValueError) as error:
             raise ValueError(f"row {run.label}: {error}") from error
@@ -509,8 +512,12 @@ def _build_model(
     """A run's model on the reference networks; the run's training options are not the model's."""
     channels = int(dataset.observation_shape[0])
     encoder, decoder = reference_networks(channels, latent_dim)
-    model_options = {k: v for k, v in options.items() if k not in TRAINING_OPTIONS}
-    return models.build(name, encoder, decoder, latent_dim=latent_dim, **model_options)
+    return models.build(name, encoder, decoder, latent_dim=latent_dim, **_model_options(options))
+
+
+def _model_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's options without its training options: what `models.build` takes."""
+    return {k: v for k, v in options.items() if k not in TRAINING_OPTIONS}
 
 
 def run_sweep(
