@@ -105,12 +105,67 @@ def test_optimal_sigma_gradient_equals_detached_sigma_gradient(
 
 
 def test_registry_and_errors() -> None:
-    assert set(available()) == {"bernoulli", "gaussian", "sigma-optimal", "sigma-learned"}
+    assert set(available()) == {
+        "bernoulli",
+        "gaussian",
+        "sigma-optimal",
+        "sigma-learned",
+        "sigma-optimal-identity",
+        "sigma-learned-identity",
+    }
+    identity = make_likelihood("sigma-learned-identity")
+    assert isinstance(identity, CalibratedGaussianLikelihood)
+    assert (
+        identity.learned
+        and identity.link == "identity"
+        and identity.name == "sigma-learned-identity"
+    )
     assert isinstance(make_likelihood("sigma-learned"), CalibratedGaussianLikelihood)
     custom = BernoulliLikelihood()
     assert make_likelihood(custom) is custom
     with pytest.raises(ValueError, match="unknown likelihood 'mse'"):
         make_likelihood("mse")
+    with pytest.raises(ValueError, match="link must be 'sigmoid' or 'identity', got 'tanh'"):
+        CalibratedGaussianLikelihood(link="tanh")  # type: ignore[arg-type]
+
+
+def test_identity_link_is_a_gaussian_on_the_output_itself(
+    batch: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    output, x = batch
+    nll, extras = CalibratedGaussianLikelihood(link="identity")(output, x)
+    log_sigma = softclip(0.5 * torch.log((x - output).square().mean()), -6.0)
+    expected = -Normal(output, log_sigma.exp()).log_prob(x).sum() / 6
+    assert nll.item() == pytest.approx(expected.item(), rel=1e-10)
+    assert extras["log_sigma"].item() == pytest.approx(log_sigma.item())
+    likelihood = CalibratedGaussianLikelihood(link="identity")
+    torch.testing.assert_close(likelihood.mean(output), output.clamp(0, 1))
+    probabilities = torch.sigmoid(likelihood.probability_logits(output))
+    torch.testing.assert_close(probabilities, output.clamp(1e-6, 1 - 1e-6))
+
+
+def test_sigmoid_mean_gradient_vanishes_where_the_identity_link_does_not() -> None:
+    """∂NLL/∂l = (μ − x)·μ(1 − μ)/σ² for μ = sigmoid(l): a pixel whose logit sits far below 0
+    under a target of 1 stops teaching the decoder; with μ = l its gradient is (l − x)/σ²."""
+    x = torch.tensor([[1.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    for link, output in (("sigmoid", -30.0), ("identity", 0.0)):
+        logits = torch.full((1, 4), output, dtype=torch.float64, requires_grad=True)
+        likelihood = CalibratedGaussianLikelihood(link=link, min_log_sigma=-100.0)  # type: ignore[arg-type]
+        likelihood(logits, x)[0].backward()
+        assert logits.grad is not None
+        if link == "sigmoid":
+            assert abs(logits.grad[0, 0].item()) < 1e-11
+        else:
+            # μ = 0 everywhere: MSE = 1/4, so σ² = 1/4 and the pixel's gradient is (0 − 1)/σ² = −4,
+            # less the envelope term: at σ* the σ-dependence cancels (see the test above)
+            assert logits.grad[0, 0].item() == pytest.approx(-4.0)
+
+
+def test_sigmoid_link_repr_is_unchanged() -> None:
+    """Result files record ``repr(model)`` as a run's configuration: the default link must not
+    change it, or every finished σ-VAE run would be refused as stale."""
+    assert CalibratedGaussianLikelihood().extra_repr() == "learned=False, min_log_sigma=-6.0"
+    assert "link='identity'" in CalibratedGaussianLikelihood(link="identity").extra_repr()
 
 
 def test_bernoulli_irreducible_part_is_the_targets_entropy() -> None:

@@ -121,12 +121,21 @@ def test_the_claim_is_valid_commands_on_both_datasets(
     listed = _listed_runs(commands, compare_models_main)
     procedural = listed["studies/claim-procedural-dsprites"]
     colour = listed["studies/claim-color-dsprites"]
-    assert set(procedural) == {"baselines", "results", "claim", "unfitted"}
-    assert set(colour) == {"baselines", "results", "claim"}
+    claims = {"claim", "claim-sigma-identity"}
+    assert set(procedural) == {"baselines", "results", "unfitted"} | claims
+    assert set(colour) == {"baselines", "results"} | claims
     for tables in (procedural, colour):
-        # 8 models and the simplex row, 3 seeds; the paper's six for the claim's count
-        assert len(tables["results"]) == 9 * 3 and len(tables["claim"]) == 6 * 3
+        # 8 models, the simplex row and σ-VAE's identity link, 3 seeds; the paper's six for the
+        # claim's count, once with each σ-VAE
+        assert len(tables["results"]) == 10 * 3
+        assert len(tables["baselines"]) == 7 * 3
         assert set(tables["baselines"]) <= set(tables["results"])
-        assert set(tables["claim"]) <= set(tables["results"])
+        for claim in claims:
+            assert len(tables[claim]) == 6 * 3 and set(tables[claim]) <= set(tables["results"])
+        assert set(tables["claim"]) ^ set(tables["claim-sigma-identity"]) == {
+            f"{model}__seed{seed}"
+            for model in ("sigma-vae", "sigma-vae_likelihood=sigma-optimal-identity")
+            for seed in range(3)
+        }
     reusing = [command for command in commands if "--reuse-training" in command]
     assert reusing and all("procedural-dsprites" in command for command in reusing)

@@ -4,7 +4,8 @@ Every likelihood takes the decoder's raw output (``logits``, the same shape as `
 and returns the term **summed over pixels and averaged over the batch**, as the ControlVAE,
 DynamicVAE and 1Konny β-VAE reference codes do (``reconstruction_loss`` in
 https://github.com/1Konny/Beta-VAE/blob/master/solver.py). The data-space reconstruction is
-``sigmoid(logits)`` for all of them.
+``sigmoid(logits)`` for all of them but the σ-VAE Gaussian with ``link="identity"``, whose mean
+is the decoder output itself.
 
 Two properties matter to learned weighting (`LearnableWeightedLoss` is defined for non-negative
 terms whose level the model controls):
@@ -31,6 +32,14 @@ terms whose level the model controls):
   :math:`-6 + \mathrm{softplus}(t + 6)`. Unlike the reference (a batch **sum**) we average over the
   batch like every other term here; this rescales the whole objective by ``1/B`` and changes no
   stationary point.
+- ``"sigma-optimal-identity"`` / ``"sigma-learned-identity"``: the same Gaussian with
+  :math:`\mu = \hat x`, the decoder output unsquashed (``link="identity"``). The gradient of the
+  sigmoid-mean term with respect to a logit is :math:`(\mu - x)\,\mu(1-\mu)/\sigma^2`: its gate
+  :math:`\mu(1-\mu)` closes once a logit is far from 0, and on mostly black images such as
+  dSprites the first steps drive every logit far below 0, after which no pixel's error reaches
+  the decoder and the KL pulls the posterior onto the prior
+  (``benchmarks/sigma_vae_saturation.py``; docs/models.md). The identity link has no gate. It is our departure
+  from the reference, whose decoder ends in a sigmoid.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +66,7 @@ __all__ = [
 ]
 
 _HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
+_PROBABILITY_FLOOR = 1e-6
 
 
 def softclip(tensor: Tensor, minimum: float) -> Tensor:
@@ -82,6 +92,11 @@ class Likelihood(nn.Module, ABC):
     def mean(self, logits: Tensor) -> Tensor:
         """The reconstruction in data space, ``sigmoid(logits)``, same shape as ``logits``."""
         return torch.sigmoid(logits)
+
+    def probability_logits(self, logits: Tensor) -> Tensor:
+        """The logits of the pixel probabilities `mean` predicts, for scoring any model with the
+        Bernoulli cross-entropy (``logits`` themselves here), same shape as ``logits``."""
+        return logits
 
     def irreducible(self, x: Tensor) -> Tensor:
         """``()`` the infimum of the term over all logits for targets ``x`` ``(B, ...)``: 0 here."""
@@ -149,6 +164,8 @@ class CalibratedGaussianLikelihood(Likelihood):
     Args:
         learned: learn ``log_sigma`` (init 0) instead of setting σ² to the batch MSE.
         min_log_sigma: floor of the soft clip on ``log σ`` (reference: -6).
+        link: the Gaussian's mean μ from the decoder output: ``"sigmoid"`` (the reference) or
+            ``"identity"`` (μ is the output itself; see the module docstring for why).
 
     The extras report ``log_sigma`` and ``beta_sse_equivalent`` = 2σ², the β of an equivalent
     summed-squared-error β-VAE (Rybkin et al. 2021, https://arxiv.org/abs/2006.13202).
@@ -162,15 +179,39 @@ class CalibratedGaussianLikelihood(Likelihood):
 
     log_sigma: nn.Parameter | None
 
-    def __init__(self, learned: bool = False, min_log_sigma: float = -6.0) -> None:
+    def __init__(
+        self,
+        learned: bool = False,
+        min_log_sigma: float = -6.0,
+        link: Literal["sigmoid", "identity"] = "sigmoid",
+    ) -> None:
         super().__init__()
+        if link not in ("sigmoid", "identity"):
+            raise ValueError(f"link must be 'sigmoid' or 'identity', got {link!r}")
         self.learned = learned
-        self.name = "sigma-learned" if learned else "sigma-optimal"
+        self.link = link
+        self.name = ("sigma-learned" if learned else "sigma-optimal") + (
+            "-identity" if link == "identity" else ""
+        )
         self.min_log_sigma = float(min_log_sigma)
         self.log_sigma = nn.Parameter(torch.zeros(())) if learned else None
 
+    def mean(self, logits: Tensor) -> Tensor:
+        """The reconstruction in data space, same shape as ``logits``: ``sigmoid(logits)``, or
+        with ``link="identity"`` the output clipped to [0, 1], the range of the data this
+        library's models are built for (the clip is for display and scoring only; the term uses
+        the output unclipped)."""
+        return torch.sigmoid(logits) if self.link == "sigmoid" else logits.clamp(0.0, 1.0)
+
+    def probability_logits(self, logits: Tensor) -> Tensor:
+        """``logits`` for the sigmoid link; for the identity link the logits of `mean` clipped to
+        [1e-6, 1 - 1e-6], so a pixel predicted 0 where the target is 1 costs ln 10⁶ ≈ 13.8 nats."""
+        if self.link == "sigmoid":
+            return logits
+        return torch.logit(logits, eps=_PROBABILITY_FLOOR)
+
     def forward(self, logits: Tensor, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        mean = torch.sigmoid(logits)
+        mean = torch.sigmoid(logits) if self.link == "sigmoid" else logits
         squared_error = (x - mean).square()
         raw = 0.5 * torch.log(squared_error.mean()) if self.log_sigma is None else self.log_sigma
         log_sigma = softclip(raw, self.min_log_sigma)
@@ -180,7 +221,10 @@ class CalibratedGaussianLikelihood(Likelihood):
         return nll, {"log_sigma": detached, "beta_sse_equivalent": 2 * torch.exp(2 * detached)}
 
     def extra_repr(self) -> str:
-        return f"learned={self.learned}, min_log_sigma={self.min_log_sigma}"
+        # the sigmoid link is left out so that the repr, which result files record as a run's
+        # configuration, stays what it was before the identity link existed
+        link = "" if self.link == "sigmoid" else f", link={self.link!r}"
+        return f"learned={self.learned}, min_log_sigma={self.min_log_sigma}{link}"
 
 
 _LIKELIHOODS: dict[str, Callable[[], Likelihood]] = {
@@ -188,6 +232,8 @@ _LIKELIHOODS: dict[str, Callable[[], Likelihood]] = {
     "gaussian": SumSquaredErrorLikelihood,
     "sigma-optimal": lambda: CalibratedGaussianLikelihood(learned=False),
     "sigma-learned": lambda: CalibratedGaussianLikelihood(learned=True),
+    "sigma-optimal-identity": lambda: CalibratedGaussianLikelihood(link="identity"),
+    "sigma-learned-identity": lambda: CalibratedGaussianLikelihood(learned=True, link="identity"),
 }
 
 

@@ -40,7 +40,8 @@ class VAEOutput:
         beta: ``()`` or ``(D,)``: KL weight over reconstruction weight applied at this step.
         weights: ``(1 + K,)``: the reconstruction weight then the KL weight(s) applied (detached).
         mu, logvar, z: ``(B, D)`` posterior mean, log-variance and the sample decoded.
-        x_hat: the reconstruction in data space, the shape of ``x`` (``sigmoid`` of the logits).
+        x_hat: the reconstruction in data space, the shape of ``x`` (the likelihood's ``mean``
+            of the logits: their ``sigmoid`` for every built-in likelihood but the identity link).
         extras: detached scalars from the likelihood and the weighting, for logging.
     """
 

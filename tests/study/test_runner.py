@@ -15,6 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from learnable_weights.likelihoods import (
+    BernoulliLikelihood,
+    CalibratedGaussianLikelihood,
+    Likelihood,
+)
 from learnable_weights.study import (
     Budget,
     ConfigurationMismatchError,
@@ -265,30 +270,57 @@ def test_a_sweep_runs_on_colour_dsprites(tmp_path: Path) -> None:
     assert all(math.isfinite(v) for v in record["scores"].values())
 
 
-def test_reconstruction_errors_by_hand() -> None:
-    class Identity(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.encoder = torch.nn.Flatten()
-            self.decoder = torch.nn.Unflatten(1, (1, 2, 2))
+class _IdentityAutoencoder(torch.nn.Module):
+    """Decodes the image itself: its posterior mean is the flattened image."""
 
-        def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            flat = self.encoder(x)
-            return flat, flat
+    def __init__(self, likelihood: Likelihood) -> None:
+        super().__init__()
+        self.encoder = torch.nn.Flatten()
+        self.decoder = torch.nn.Unflatten(1, (1, 2, 2))
+        self.likelihood = likelihood
 
-    class FourPixels:
-        def sample(self, n: int, random_state: object) -> tuple[None, torch.Tensor]:
-            return None, torch.full((n, 1, 2, 2), 0.0)  # logits 0 -> p = 0.5 everywhere
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        flat = self.encoder(x)
+        return flat, flat
 
-    errors = runner_module.reconstruction_errors(
-        Identity(),
-        FourPixels(),
+
+class _FourPixels:
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def sample(self, n: int, random_state: object) -> tuple[None, torch.Tensor]:
+        return None, torch.full((n, 1, 2, 2), self.value)
+
+
+def _errors(likelihood: Likelihood, value: float) -> dict[str, float]:
+    model = _IdentityAutoencoder(likelihood)
+    return runner_module.reconstruction_errors(
+        model,  # type: ignore[arg-type]
+        _FourPixels(value),
         6,
         torch.device("cpu"),
-        batch_size=4,  # type: ignore[arg-type]
+        batch_size=4,
     )
-    assert errors["recon_bce"] == pytest.approx(4 * 0.6931471805599453)  # 4 pixels × ln 2
+
+
+def test_reconstruction_errors_by_hand() -> None:
+    # images of 0 decoded as logits 0: p = 0.5 everywhere
+    errors = _errors(BernoulliLikelihood(), 0.0)
+    assert errors["recon_bce"] == pytest.approx(4 * math.log(2))  # 4 pixels × ln 2
     assert errors["recon_sse"] == pytest.approx(4 * 0.25)
+
+
+def test_reconstruction_errors_of_an_identity_link_score_its_output_as_probabilities() -> None:
+    # the Gaussian's mean is the output itself: images of 0.25 come back exact, and their
+    # cross-entropy is the targets' entropy H(0.25) per pixel
+    errors = _errors(CalibratedGaussianLikelihood(link="identity"), 0.25)
+    entropy = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    assert errors["recon_bce"] == pytest.approx(4 * entropy, rel=1e-6)
+    assert errors["recon_sse"] == 0.0
+    # an output of exactly 0 under a target of 0 is clipped to 1e-6, not scored as log 0: each
+    # pixel costs -ln(1 - 1e-6) ≈ 1e-6 nats (to float32's resolution of 1 - 1e-6)
+    errors = _errors(CalibratedGaussianLikelihood(link="identity"), 0.0)
+    assert errors["recon_bce"] == pytest.approx(-4 * math.log1p(-1e-6), rel=0.1)
 
 
 def test_named_evaluations_override_only_what_their_comments_say() -> None:

@@ -739,7 +739,8 @@ def reconstruction_errors(
     """Reconstruction errors per image of the posterior mean, on ``points`` images (seed 0).
 
     Returns ``recon_bce``, the Bernoulli cross-entropy of the decoded probabilities in nats
-    (the reference codes' reconstruction term for binary data), and ``recon_sse``, the summed
+    (the reference codes' reconstruction term for binary data; `Likelihood.probability_logits`
+    gives the probabilities of a likelihood that does not decode through a sigmoid), and ``recon_sse``, the summed
     squared error: both comparable across likelihoods, unlike each model's own training term.
     """
     random_state = np.random.RandomState(0)
@@ -750,9 +751,12 @@ def reconstruction_errors(
         x = images[start : start + batch_size].to(device)
         mu, _ = model.encode(x)
         logits = model.decoder(mu)
-        x_hat = torch.sigmoid(logits)
+        x_hat = model.likelihood.mean(logits)
+        probability_logits = model.likelihood.probability_logits(logits)
         bce += float(
-            torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+            torch.nn.functional.binary_cross_entropy_with_logits(
+                probability_logits, x, reduction="sum"
+            )
         )
         sse += float((x_hat - x).square().sum())
     return {"recon_bce": bce / points, "recon_sse": sse / points}
