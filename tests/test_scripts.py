@@ -172,10 +172,12 @@ def test_gpu_study_runs_the_sweep_then_the_tables(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stdout + completed.stderr
     log = (results / "gpu_study.txt").read_text().splitlines()
     assert len(log) == 2
-    assert "--device cuda --jobs 9" in log[0] and "--tables-only" not in log[0]
+    # one process per row: 8 models and 2 variants
+    assert "--device cuda --jobs 10" in log[0] and "--tables-only" not in log[0]
     claim_models = (
         "--models l-vae mdl-vae vae beta-vae annealed-vae controlvae dynamicvae sigma-vae "
-        "--variant l-vae parameterization=simplex bias_penalty=5"
+        "--variant l-vae parameterization=simplex bias_penalty=5 "
+        "--variant sigma-vae likelihood=sigma-optimal-identity"
     )
     assert claim_models in log[0] and claim_models in log[1]
     assert log[1].endswith("--tables-only")
