@@ -12,6 +12,10 @@ the result files in ``--out``:
 instead, so that several tables share one sweep folder and reuse each other's runs (a run is
 identified by its model, options and seed).
 
+``--versus LABEL`` also writes ``NAME-versus.md``: row ``LABEL`` (e.g. ``l-vae``) minus every other
+row on each ranked score with Welch's p over the seeds, and per disentanglement metric which rows
+are better or worse than it beyond their spread (`learnable_weights.study.versus`).
+
     # the comparison: L-VAE against the paper's baselines, 3 seeds
     python examples/compare_models.py --out studies/claim-dsprites --seeds 0 1 2
     # an ablation table: one command, the learned model over a grid of its options
@@ -63,9 +67,11 @@ from learnable_weights.study import (
     summarize,
     to_csv,
     to_markdown,
+    versus,
+    versus_markdown,
 )
 from learnable_weights.study.figures import plot_beta_trajectories
-from learnable_weights.study.results import Summary, write_text_atomic
+from learnable_weights.study.results import UNRANKED, Summary, write_text_atomic
 from learnable_weights.training.cli import weighting_lr_argument
 
 DEFAULT_MODELS = (
@@ -141,6 +147,9 @@ def main() -> None:
                         "file names that run (trained_in)")  # fmt: skip
     parser.add_argument("--table", default="results", help="the tables' and figure's file stem")
     parser.add_argument("--list", action="store_true", help="print this shard's runs and exit")
+    parser.add_argument("--versus", metavar="LABEL",
+                        help="also write NAME-versus.md: this row against every other, "
+                        "with Welch's p over the seeds")  # fmt: skip
     args = parser.parse_args()
 
     fixed: dict[str, dict[str, object]] = {}
@@ -186,6 +195,9 @@ def main() -> None:
         check_options(runs, args.latent_dim)  # a misspelt option fails now, not at its run
     except ValueError as error:
         parser.error(str(error))
+    labels = list(dict.fromkeys(run.label for run in runs))
+    if args.versus is not None and args.versus not in labels:
+        parser.error(f"--versus {args.versus!r}: not a row of this sweep; its rows: {labels}")
     budget = Budget(
         dataset=args.dataset, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
         latent_dim=args.latent_dim, weighting_lr=args.weighting_lr, evaluation=args.evaluation,
@@ -224,6 +236,16 @@ def main() -> None:
     plot_beta_trajectories(ordered, figure)
     print(to_markdown(summary))
     print(f"tables: {args.out / f'{stem}.md'}, {args.out / f'{stem}.csv'}; figure: {figure}")
+    if args.versus is not None and args.versus not in summary.labels:
+        print(f"--versus {args.versus!r}: no result files of that row yet; no gaps table")
+    elif args.versus is not None:
+        ranked = [key for key in summary.scores if key not in UNRANKED]
+        text = versus_markdown(versus(ordered, args.versus, ranked), args.versus, ranked)
+        write_text_atomic(
+            args.out / f"{stem}-versus.md", f"{len(ordered)} of {len(runs)} runs\n\n{text}"
+        )
+        print(text)
+        print(f"gaps: {args.out / f'{stem}-versus.md'}")
     if failure is not None:
         sys.exit(f"error: {failure}")
 

@@ -385,6 +385,14 @@ def test_compare_models_script_makes_tables_and_figure(tmp_path: Path) -> None:
     assert tables_only.returncode == 0 and "| `vae` | 1 |" in tables_only.stdout
     assert (tmp_path / "again.md").read_text() == table
     assert (tmp_path / "again-beta.png").is_file() and (tmp_path / "again-step1.md").is_file()
+    versus = subprocess.run(
+        [*command, "--tables-only", "--table", "again", "--versus", "vae"], cwd=ROOT,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert versus.returncode == 0, versus.stderr[-3000:]
+    gaps = (tmp_path / "again-versus.md").read_text()
+    # one seed per row: differences, no p-values
+    assert gaps.startswith("2 of 2 runs") and "| `beta-vae` | " in gaps and "(–)" in gaps
 
 
 def test_compare_models_lists_variants_and_refuses_bad_ones(tmp_path: Path) -> None:
@@ -407,6 +415,8 @@ def test_compare_models_lists_variants_and_refuses_bad_ones(tmp_path: Path) -> N
     assert "one value" in run("--variant", "l-vae", "bias_penalty=1,2", "--list").stderr
     assert "share an identifier" in run("--models", "l-vae", "--variant", "l-vae", "--list").stderr
     assert "file stem" in run("--table", "../x", "--list").stderr
+    versus_typo = run("--models", "vae", "--versus", "l-vae", "--list")
+    assert versus_typo.returncode == 2 and "its rows: ['vae']" in versus_typo.stderr
     misspelt = run("--variant", "l-vae", "bias_penaly=1", "--list")
     assert misspelt.returncode == 2 and misspelt.stdout == ""
     assert "row l-vae[bias_penaly=1]" in misspelt.stderr and "'bias_penalty'" in misspelt.stderr

@@ -3,8 +3,9 @@
 Used by ``examples/compare_models.py``. `plan` expands a sweep into stably named runs and splits
 it into shards; `runner` trains and evaluates each run under one `Budget`; `results` writes each
 finished run's result file atomically, resumes from them, and aggregates them over seeds into
-markdown and CSV tables with ranks; `reuse` lets a sweep evaluate runs another sweep trained
-identically instead of training them again.
+markdown and CSV tables with ranks; `significance` says which gaps between rows are larger than
+their seeds' spread; `reuse` lets a sweep evaluate runs another sweep trained identically instead
+of training them again.
 """
 
 from learnable_weights.study.plan import (
@@ -41,6 +42,7 @@ from learnable_weights.study.runner import (
     run_one,
     run_sweep,
 )
+from learnable_weights.study.significance import Gap, versus, versus_markdown
 
 __all__ = [
     "DISENTANGLEMENT_SCORES",
@@ -48,6 +50,7 @@ __all__ = [
     "Budget",
     "BudgetMismatchError",
     "ConfigurationMismatchError",
+    "Gap",
     "RunSpec",
     "RunsFailedError",
     "Summary",
@@ -70,5 +73,7 @@ __all__ = [
     "summarize",
     "to_csv",
     "to_markdown",
+    "versus",
+    "versus_markdown",
     "write_result",
 ]
