@@ -93,3 +93,30 @@ def test_rows_past_the_palette_change_line_style(
     plot_beta_trajectories(records, tmp_path / "b.png")
     assert len(drawn) == 12 and len(set(drawn)) == 12
     assert drawn[10][0] == drawn[0][0] and drawn[10][1] != drawn[0][1]
+
+
+def test_a_row_with_an_earlier_rows_beta_is_drawn_open_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The VAE and σ-VAE both apply β = 1: the second line would hide the first."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.axes
+
+    drawn: list[tuple[str, Any]] = []
+    original = matplotlib.axes.Axes.plot
+
+    def recording(self: matplotlib.axes.Axes, *args: Any, **kwargs: Any) -> Any:
+        drawn.append((kwargs["label"], kwargs["linestyle"]))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", recording)
+    records = [
+        _record("vae", [1.0, 1.0]),
+        _record("beta-vae", [4.0, 4.0]),
+        _record("sigma-vae", [1.0, 1.0]),
+        _record("l-vae", [1.0, 1.5]),  # meets the VAE's β at one step only: its own line
+    ]
+    plot_beta_trajectories(records, tmp_path / "b.png")
+    assert drawn[0] == ("vae (1 seed)", "-")
+    assert drawn[2][0] == "sigma-vae (1 seed); same β as vae" and drawn[2][1] != "-"
+    assert drawn[3] == ("l-vae (1 seed)", "-")

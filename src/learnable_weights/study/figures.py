@@ -83,7 +83,9 @@ def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> 
     shaded band spans their minimum to maximum; :func:`beta_curves`). Log scale, as β ranges
     from 1e-3 to 1e3 across models; symmetric-log (linear within ±1e-2) when some model applies
     a β ≤ 0, as the annealed VAE does whenever its KL is under the target capacity. mdL-VAE's
-    per-dimension β is shown as its geometric mean. Written atomically (PNG).
+    per-dimension β is shown as its geometric mean. A row whose β curve equals an earlier row's
+    is drawn in open dashes over it and named in the legend ("same β as ..."). Written
+    atomically (PNG).
     """
     try:
         import matplotlib
@@ -103,11 +105,20 @@ def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> 
     for index, curve in enumerate(curves):
         seeds = f"{curve.seeds} seed" + ("s" if curve.seeds > 1 else "")
         # past the palette's colours the line style changes, so no two rows look alike
-        style = _LINE_STYLES[(index // len(palette)) % len(_LINE_STYLES)]
+        style: str | tuple[int, tuple[int, int]] = _LINE_STYLES[
+            (index // len(palette)) % len(_LINE_STYLES)
+        ]
+        label = f"{curve.label} ({seeds})"
+        # a row whose β is an earlier row's (the VAE's and σ-VAE's 1, say) would hide it:
+        # drawn in wide dashes, the earlier line shows through the gaps, and the legend says so
+        twin = next((c for c in curves[:index] if _same_curve(c, curve)), None)
+        if twin is not None:
+            style = _OPEN_DASHES
+            label += f"; same β as {twin.label}"
         (line,) = axes.plot(
             curve.steps,
             curve.center,
-            label=f"{curve.label} ({seeds})",
+            label=label,
             color=palette[index % len(palette)],
             linestyle=style,
         )
@@ -132,6 +143,15 @@ def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> 
 
 
 _LINE_STYLES = ("-", "--", ":", "-.")
+_OPEN_DASHES = (0, (3, 5))
+
+
+def _same_curve(a: BetaCurve, b: BetaCurve) -> bool:
+    return bool(
+        a.steps.shape == b.steps.shape
+        and np.array_equal(a.steps, b.steps)
+        and np.allclose(a.center, b.center, rtol=1e-6, atol=0.0)
+    )
 
 
 def _geometric_mean(beta: float | Sequence[float]) -> float:
