@@ -464,6 +464,31 @@ def test_curve_colours_are_distinct_in_a_panel_and_follow_each_latent(latent_dim
         assert weights[1:] == betas == kls
 
 
+def test_a_series_equal_to_an_earlier_one_is_drawn_open_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fixed-β VAE applies weights (1, 1): the KL weight's line would hide the reconstruction
+    weight's."""
+    import matplotlib.axes
+
+    drawn: list[tuple[str, object]] = []
+    original = matplotlib.axes.Axes.plot
+
+    def recording(self: matplotlib.axes.Axes, *args: object, **kwargs: object) -> object:
+        drawn.append((str(kwargs["label"]), kwargs.get("linestyle", "-")))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", recording)
+    history = [{"step": s, "weights": [1.0, 1.0], "beta": 1.0} for s in (10, 20)]
+    viz.save_training_curves(history, tmp_path / "curves.png")
+    assert drawn[0] == ("reconstruction weight", "-")
+    assert drawn[1][0] == "KL weight (= reconstruction weight)" and drawn[1][1] != "-"
+    drawn.clear()
+    history[1]["weights"] = [1.0, 2.0]  # equal at one step only: a line of its own
+    viz.save_training_curves(history, tmp_path / "curves.png")
+    assert drawn[1] == ("KL weight", "-")
+
+
 def test_curves_refuse_changing_widths_and_records_with_nothing_to_plot(tmp_path: Path) -> None:
     history = _history()
     history[1]["kl_per_dim"] = [1.0]

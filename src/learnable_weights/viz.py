@@ -717,7 +717,19 @@ def save_training_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Pa
         lines = namer(series.shape[1])
         for column, (name, colour) in enumerate(lines):
             shown = np.maximum(series[:, column], floor)
-            axes.plot(steps, shown, label=name, color=colour, linewidth=1.2)
+            # a series equal to an earlier one (both weights at 1 for a fixed-β model) would
+            # hide it: drawn in open dashes, the earlier line shows through, and the legend says so
+            twin = next(
+                (
+                    lines[c][0]
+                    for c in range(column)
+                    if np.array_equal(series[:, c], series[:, column])
+                ),
+                None,
+            )
+            style = "-" if twin is None else (0, (3, 5))
+            label = name if twin is None else f"{name} (= {twin})"
+            axes.plot(steps, shown, label=label, color=colour, linewidth=1.2, linestyle=style)
         _log_scale(axes, series, floor)
         axes.set_title(title, fontsize=9, loc="left")
         axes.legend(
