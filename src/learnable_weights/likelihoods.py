@@ -38,8 +38,8 @@ terms whose level the model controls):
   :math:`\mu(1-\mu)` closes once a logit is far from 0, and on mostly black images such as
   dSprites the first steps drive every logit far below 0, after which no pixel's error reaches
   the decoder and the KL pulls the posterior onto the prior
-  (``benchmarks/sigma_vae_saturation.py``; docs/models.md). The identity link has no gate. It is our departure
-  from the reference, whose decoder ends in a sigmoid.
+  (``benchmarks/sigma_vae_saturation.py``; docs/models.md). The identity link has no gate. It
+  is our departure from the reference, whose decoder ends in a sigmoid.
 """
 
 from __future__ import annotations
@@ -143,8 +143,9 @@ def _target_range_error(codes: list[int], values: list[float], when: str) -> Exc
         f"the Bernoulli likelihood needs targets in [0, 1] (they are probabilities), but the "
         f"batch at {when} holds values in [{low:.4g}, {high:.4g}]; outside [0, 1] the "
         "cross-entropy has no minimum and training is meaningless. Rescale the data to [0, 1] "
-        "(for images normalised to [-1, 1], use (x + 1) / 2); every built-in likelihood decodes "
-        "through a sigmoid, so for unbounded targets pass your own Likelihood."
+        "(for images normalised to [-1, 1], use (x + 1) / 2). For unbounded targets use a "
+        "likelihood without a sigmoid: 'sigma-optimal-identity' (the σ-VAE Gaussian on the "
+        "decoder output itself) or your own Likelihood."
     )
 
 

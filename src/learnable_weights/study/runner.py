@@ -740,8 +740,9 @@ def reconstruction_errors(
 
     Returns ``recon_bce``, the Bernoulli cross-entropy of the decoded probabilities in nats
     (the reference codes' reconstruction term for binary data; `Likelihood.probability_logits`
-    gives the probabilities of a likelihood that does not decode through a sigmoid), and ``recon_sse``, the summed
-    squared error: both comparable across likelihoods, unlike each model's own training term.
+    gives the probabilities of a likelihood that does not decode through a sigmoid), and
+    ``recon_sse``, the summed squared error of the data-space reconstruction: both comparable
+    across likelihoods, unlike each model's own training term.
     """
     random_state = np.random.RandomState(0)
     _, images = dataset.sample(points, random_state)
