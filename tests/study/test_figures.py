@@ -75,41 +75,37 @@ def test_the_figure_uses_a_log_axis_unless_some_beta_is_not_positive(
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_rows_past_the_palette_change_line_style(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def plotted(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The keyword arguments of every ``Axes.plot`` call, in order (the lines still drawn)."""
     pytest.importorskip("matplotlib")
     import matplotlib.axes
 
-    drawn: list[tuple[str, str]] = []
+    calls: list[dict[str, Any]] = []
     original = matplotlib.axes.Axes.plot
 
     def recording(self: matplotlib.axes.Axes, *args: Any, **kwargs: Any) -> Any:
-        drawn.append((kwargs["color"], kwargs["linestyle"]))
+        calls.append(kwargs)
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(matplotlib.axes.Axes, "plot", recording)
+    return calls
+
+
+def test_rows_past_the_palette_change_line_style(
+    tmp_path: Path, plotted: list[dict[str, Any]]
+) -> None:
     records = [_record(f"row{i}", [1.0 + i, 1.0 + i]) for i in range(12)]  # 10 colours
     plot_beta_trajectories(records, tmp_path / "b.png")
+    drawn = [(call["color"], call["linestyle"]) for call in plotted]
     assert len(drawn) == 12 and len(set(drawn)) == 12
     assert drawn[10][0] == drawn[0][0] and drawn[10][1] != drawn[0][1]
 
 
 def test_a_row_with_an_earlier_rows_beta_is_drawn_open_and_named(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, plotted: list[dict[str, Any]]
 ) -> None:
     """The VAE and σ-VAE both apply β = 1: the second line would hide the first."""
-    pytest.importorskip("matplotlib")
-    import matplotlib.axes
-
-    drawn: list[tuple[str, Any]] = []
-    original = matplotlib.axes.Axes.plot
-
-    def recording(self: matplotlib.axes.Axes, *args: Any, **kwargs: Any) -> Any:
-        drawn.append((kwargs["label"], kwargs["linestyle"]))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(matplotlib.axes.Axes, "plot", recording)
     records = [
         _record("vae", [1.0, 1.0]),
         _record("beta-vae", [4.0, 4.0]),
@@ -117,6 +113,7 @@ def test_a_row_with_an_earlier_rows_beta_is_drawn_open_and_named(
         _record("l-vae", [1.0, 1.5]),  # meets the VAE's β at one step only: its own line
     ]
     plot_beta_trajectories(records, tmp_path / "b.png")
+    drawn = [(call["label"], call["linestyle"]) for call in plotted]
     assert drawn[0] == ("vae (1 seed)", "-")
     assert drawn[2][0] == "sigma-vae (1 seed); same β as vae" and drawn[2][1] != "-"
     assert drawn[3] == ("l-vae (1 seed)", "-")
