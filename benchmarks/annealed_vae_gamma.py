@@ -31,8 +31,11 @@ import torch
 
 from learnable_weights import data, models
 from learnable_weights.nets import reference_networks
+from learnable_weights.weighting import CapacityAnnealing
 
-CAPACITY_STEPS = 2667  # models.schedule_for_budget("annealed-vae", 8000)
+# the capacity schedule the claim fits to its 8,000 steps (C_max reached at step 2,667)
+CAPACITY_STEPS = int(models.schedule_for_budget("annealed-vae", 8000)["capacity_steps"])
+CAPACITY_MAX = CapacityAnnealing().capacity_max  # the registry's C_max (25 nats)
 SETUPS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("annealed-vae, γ = 1000", "annealed-vae", {"gamma": 1000.0}),
     ("annealed-vae, γ = 100", "annealed-vae", {"gamma": 100.0}),
@@ -93,7 +96,7 @@ def main() -> None:
     print("\nreconstruction (nats) / KL (nats), mean of the 20 steps before each step")
     print(f"{'step':>6} {'capacity':>9} " + " ".join(f"{label:>24}" for label in results))
     for step in report:
-        capacity = min(25.0, 25.0 * step / CAPACITY_STEPS)
+        capacity = min(CAPACITY_MAX, CAPACITY_MAX * step / CAPACITY_STEPS)
         cells = " ".join(
             f"{r:>14.1f} / {k:>7.2f}" for r, k in (results[label][step] for label in results)
         )

@@ -39,6 +39,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
+from learnable_weights._plot_style import OPEN_DASHES, equal_earlier
 from learnable_weights.data.cache import atomic_output
 from learnable_weights.metrics.discretize import (
     discrete_entropy,
@@ -719,16 +720,9 @@ def save_training_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Pa
             shown = np.maximum(series[:, column], floor)
             # a series equal to an earlier one (both weights at 1 for a fixed-β model) would
             # hide it: drawn in open dashes, the earlier line shows through, and the legend says so
-            twin = next(
-                (
-                    lines[c][0]
-                    for c in range(column)
-                    if np.array_equal(series[:, c], series[:, column])
-                ),
-                None,
-            )
-            style = "-" if twin is None else (0, (3, 5))
-            label = name if twin is None else f"{name} (= {twin})"
+            twin = equal_earlier(list(series.T), column)
+            style = "-" if twin is None else OPEN_DASHES
+            label = name if twin is None else f"{name} (= {lines[twin][0]})"
             axes.plot(steps, shown, label=label, color=colour, linewidth=1.2, linestyle=style)
         _log_scale(axes, series, floor)
         axes.set_title(title, fontsize=9, loc="left")

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from learnable_weights._plot_style import OPEN_DASHES, equal_earlier
+
 __all__ = ["BetaCurve", "beta_curves", "plot_beta_trajectories"]
 
 
@@ -102,6 +104,7 @@ def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> 
     # the legend goes under the axes, one line per row, so that it hides no curve
     figure, axes = plt.subplots(figsize=(7.5, 4.0 + 0.17 * len(curves)), dpi=120)
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    traces = [np.stack([curve.steps, curve.center]) for curve in curves]
     for index, curve in enumerate(curves):
         seeds = f"{curve.seeds} seed" + ("s" if curve.seeds > 1 else "")
         # past the palette's colours the line style changes, so no two rows look alike
@@ -111,10 +114,10 @@ def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> 
         label = f"{curve.label} ({seeds})"
         # a row whose β is an earlier row's (the VAE's and σ-VAE's 1, say) would hide it:
         # drawn in wide dashes, the earlier line shows through the gaps, and the legend says so
-        twin = next((c for c in curves[:index] if _same_curve(c, curve)), None)
+        twin = equal_earlier(traces, index)
         if twin is not None:
-            style = _OPEN_DASHES
-            label += f"; same β as {twin.label}"
+            style = OPEN_DASHES
+            label += f"; same β as {curves[twin].label}"
         (line,) = axes.plot(
             curve.steps,
             curve.center,
@@ -143,15 +146,6 @@ def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> 
 
 
 _LINE_STYLES = ("-", "--", ":", "-.")
-_OPEN_DASHES = (0, (3, 5))
-
-
-def _same_curve(a: BetaCurve, b: BetaCurve) -> bool:
-    return bool(
-        a.steps.shape == b.steps.shape
-        and np.array_equal(a.steps, b.steps)
-        and np.allclose(a.center, b.center, rtol=1e-6, atol=0.0)
-    )
 
 
 def _geometric_mean(beta: float | Sequence[float]) -> float:

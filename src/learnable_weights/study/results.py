@@ -31,6 +31,7 @@ __all__ = [
     "load_results",
     "result_path",
     "scores_at_step",
+    "scores_by_label",
     "summarize",
     "to_csv",
     "to_markdown",
@@ -187,17 +188,20 @@ class Summary:
         return sum(rank <= 2 for rank in ranks), len(ranks)
 
 
-def summarize(records: Sequence[Mapping[str, Any]], scores: Sequence[str] | None = None) -> Summary:
-    """Aggregates result records by label (see `Summary`). Scores default to every score found."""
-    labels: list[str] = []
+def scores_by_label(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, list[float]]]:
+    """``label -> score -> values``, one value per record (seed), labels in first-seen order."""
     values: dict[str, dict[str, list[float]]] = {}
     for record in records:
-        label = str(record["label"])
-        if label not in values:
-            labels.append(label)
-            values[label] = {}
+        row = values.setdefault(str(record["label"]), {})
         for key, value in record["scores"].items():
-            values[label].setdefault(key, []).append(float(value))
+            row.setdefault(key, []).append(float(value))
+    return values
+
+
+def summarize(records: Sequence[Mapping[str, Any]], scores: Sequence[str] | None = None) -> Summary:
+    """Aggregates result records by label (see `Summary`). Scores default to every score found."""
+    values = scores_by_label(records)
+    labels = list(values)
     if scores is None:
         scores = sorted({key for row in values.values() for key in row})
     mean: dict[str, dict[str, float]] = {}

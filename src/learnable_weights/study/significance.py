@@ -17,7 +17,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from learnable_weights.study.results import DISENTANGLEMENT_SCORES, LOWER_IS_BETTER
+from learnable_weights.study.results import (
+    DISENTANGLEMENT_SCORES,
+    LOWER_IS_BETTER,
+    scores_by_label,
+)
 
 __all__ = ["SIGNIFICANCE_LEVEL", "Gap", "versus", "versus_markdown"]
 
@@ -62,12 +66,10 @@ def versus(
     """
     from scipy.stats import ttest_ind
 
-    values: dict[str, dict[str, list[float]]] = {}
-    for record in records:
-        row = values.setdefault(str(record["label"]), {})
-        for key, value in record["scores"].items():
-            if math.isfinite(float(value)):
-                row.setdefault(key, []).append(float(value))
+    values = {
+        name: {key: [v for v in seeds if math.isfinite(v)] for key, seeds in row.items()}
+        for name, row in scores_by_label(records).items()
+    }
     if label not in values:
         raise ValueError(f"no result has the label {label!r}; the labels are {sorted(values)}")
     reference = values[label]
@@ -77,7 +79,7 @@ def versus(
             continue
         gaps[other] = {}
         for key in scores:
-            if key not in reference or key not in row:
+            if not reference.get(key) or not row.get(key):
                 continue
             a, b = reference[key], row[key]
             difference = sum(a) / len(a) - sum(b) / len(b)
