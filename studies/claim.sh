@@ -70,4 +70,5 @@ claim procedural-dsprites --seeds 0 1 2 --fit-schedules --table annealed-gamma -
 # over the first ~3,100 steps (fitted), with β near 50 at first. With the set point at 20 from the
 # start (and β from 1), the same controller aims at the same KL without the slow release.
 claim procedural-dsprites --seeds 0 1 2 --fit-schedules --table dynamicvae-phases \
+  --versus "dynamicvae[ramp_steps=4,window=24]" \
   --models dynamicvae --variant dynamicvae set_point_start=20 beta_init=1 "$@"

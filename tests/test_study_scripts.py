@@ -122,11 +122,17 @@ def test_the_claim_is_valid_commands_on_both_datasets(
     procedural = listed["studies/claim-procedural-dsprites"]
     colour = listed["studies/claim-color-dsprites"]
     claims = {"claim", "claim-sigma-identity"}
-    assert set(procedural) == {"baselines", "results", "unfitted", "annealed-gamma"} | claims
+    assert set(procedural) == {
+        "baselines", "results", "unfitted", "annealed-gamma", "dynamicvae-phases"
+    } | claims  # fmt: skip
     # γ = 100 beside the VAE and the claim's annealed VAE (γ = 1000), all with the fitted schedule
     gamma = procedural["annealed-gamma"]
     assert len(gamma) == 3 * 3 and len(set(gamma) - set(procedural["results"])) == 3
     assert all("capacity_steps=2667" in run for run in gamma if run.startswith("annealed"))
+    # DynamicVAE with its set point at its final value from the start, beside the claim's own
+    phases = procedural["dynamicvae-phases"]
+    assert len(phases) == 2 * 3 and len(set(phases) - set(procedural["results"])) == 3
+    assert all("window=24" in run and "ramp_steps=4" in run for run in phases)
     assert set(colour) == {"baselines", "results"} | claims
     for tables in (procedural, colour):
         # 8 models, the simplex row and σ-VAE's identity link, 3 seeds; the paper's six for the
