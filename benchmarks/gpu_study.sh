@@ -8,11 +8,11 @@
 # paper's baselines and σ-VAE with the identity link) on procedural dSprites, seeds 0 and 1,
 # 20,000 steps each at lr 5e-4, ten runs at a time on the device, evaluated like the CPU claim
 # (every metric, evaluation "study-fast-dci") at steps 5,000, 10,000 and 20,000 (tables
-# results-step5000.md, results-step10000.md, results.md), the KL schedules fitted to the 20,000 steps as in
-# studies/claim.sh (--fit-schedules); stops after GPU_STUDY_SECONDS (default 540). The sweep
-# resumes: finished runs leave result files in RESULTS_DIR/claim-20000/runs/, and running the
-# script again (or with a larger limit) continues where it stopped. Copy that folder into
-# studies/ to keep it, then rebuild the tables with --tables-only.
+# results-step5000.md, results-step10000.md, results.md), the KL schedules fitted to the 20,000
+# steps as in studies/claim.sh (--fit-schedules); stops after GPU_STUDY_SECONDS (default 540).
+# The sweep resumes: finished runs leave result files in RESULTS_DIR/claim-20000/runs/, and
+# running the script again (or with a larger limit) continues where it stopped. Copy that folder
+# into studies/ to keep it, then rebuild the tables with --tables-only.
 set -uo pipefail
 results="${1:-${OUT:-gpu-study}}"
 mkdir -p "$results"

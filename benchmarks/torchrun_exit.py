@@ -49,7 +49,9 @@ WORKER = textwrap.dedent(
         num_replicas=context.world_size, rank=context.rank,
     )
     encoder = nn.Sequential(nn.AvgPool2d(8), nn.Flatten(), nn.Linear(64, 6))
-    decoder = nn.Sequential(nn.Linear(3, 64), nn.Unflatten(1, (1, 8, 8)), nn.Upsample(scale_factor=8))
+    decoder = nn.Sequential(
+        nn.Linear(3, 64), nn.Unflatten(1, (1, 8, 8)), nn.Upsample(scale_factor=8)
+    )
     model = models.build("l-vae", encoder, decoder, latent_dim=3)
     config = TrainConfig(steps=6, batch_size=8, lr=0.05, log_every=2, checkpoint_every=3)
     train(model, batches, config, out_dir=out, context=context, progress=False)
