@@ -14,13 +14,14 @@ reconstruction term stops pulling on the code and the KL term pulls the posterio
 
 This script trains the reference networks (latent 10, batch 64, Adam) on procedural dSprites
 (or colour dSprites) for a few hundred steps under several setups and prints, at chosen steps:
-the mean logit on sprite pixels (target 1) and on background pixels (target 0), the mean gate
-s(1 − s) on sprite pixels (for the identity link: the fraction of sprite pixels whose output
-is above 0.5 instead), σ-VAE's ln σ, the KL and the per-pixel MSE of the reconstruction in data
-space. Setups: ``sigma-vae`` at the study's learning rate (5e-4) and at 1e-4, σ-VAE with a
-learned σ (``sigma-learned``, σ = 1 at the start), σ-VAE whose Gaussian mean is the decoder
-output itself (``sigma-optimal-identity``), and the plain VAE (Bernoulli) as the control. About
-four minutes on one CPU core:
+the mean logit on sprite pixels (target above 0.5: 1 on binary dSprites, the tint in [0.5, 1)
+on colour dSprites) and on background pixels, the mean gate s(1 − s) on sprite pixels (for the
+identity link: the fraction of sprite pixels whose output is above 0.5 instead), σ-VAE's ln σ,
+the KL and the per-pixel MSE of the reconstruction in data space. Setups: ``sigma-vae`` at the
+study's learning rate (5e-4) and at 1e-4, σ-VAE with a learned σ (``sigma-learned``, σ = 1 at
+the start), σ-VAE whose Gaussian mean is the decoder output itself
+(``sigma-optimal-identity``), and the plain VAE (Bernoulli) as the control. About four minutes
+on one CPU core:
 
     python benchmarks/sigma_vae_saturation.py [--steps 400] [--dataset procedural-dsprites]
 """
