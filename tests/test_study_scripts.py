@@ -129,13 +129,12 @@ def test_the_claim_is_valid_commands_on_both_datasets(
     gamma = procedural["annealed-gamma"]
     assert len(gamma) == 3 * 3 and len(set(gamma) - set(procedural["results"])) == 3
     assert all("capacity_steps=2667" in run for run in gamma if run.startswith("annealed"))
-    # DynamicVAE with its set point at its final value from the start, beside the claim's own
+    assert set(colour) == {"baselines", "results", "dynamicvae-phases"} | claims
     for tables in (procedural, colour):
+        # DynamicVAE with its set point at its final value from the start, beside the claim's own
         phases = tables["dynamicvae-phases"]
         assert len(phases) == 2 * 3 and len(set(phases) - set(tables["results"])) == 3
         assert all("window=24" in run and "ramp_steps=4" in run for run in phases)
-    assert set(colour) == {"baselines", "results", "dynamicvae-phases"} | claims
-    for tables in (procedural, colour):
         # 8 models, the simplex row and σ-VAE's identity link, 3 seeds; the paper's six for the
         # claim's count, once with each σ-VAE
         assert len(tables["results"]) == 10 * 3
