@@ -53,31 +53,39 @@ def test_runs_of_one_label_are_cut_to_the_shortest_and_labels_keep_their_order()
     assert len(curves[0].steps) == 2
 
 
-@pytest.mark.parametrize(("betas", "scale"), [([1.0, 4.0], "log"), ([1000.0, -1000.0], "symlog")])
-def test_the_figure_uses_a_log_axis_unless_some_beta_is_not_positive(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, betas: list[float], scale: str
+@pytest.mark.parametrize(
+    ("runs", "scales"),
+    [
+        ({"vae": [1.0, 1.0], "x": [1.0, 4.0]}, ["log"]),
+        # the annealed VAE's ±γ gets its own linear panel under the others' log axis
+        ({"vae": [1.0, 1.0], "x": [1000.0, -1000.0]}, ["log", "linear"]),
+        ({"x": [1000.0, -1000.0]}, ["linear"]),
+    ],
+)
+def test_a_log_axis_for_positive_betas_and_a_linear_panel_for_betas_that_change_sign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runs: dict[str, list[float]], scales: list[str]
 ) -> None:
     pytest.importorskip("matplotlib")
     import matplotlib.axes
 
-    scales: list[str] = []
+    recorded: list[str] = []
     original = matplotlib.axes.Axes.set_yscale
 
     def recording(self: matplotlib.axes.Axes, value: str, **kwargs: object) -> None:
-        scales.append(value)
+        recorded.append(value)
         original(self, value, **kwargs)
 
     monkeypatch.setattr(matplotlib.axes.Axes, "set_yscale", recording)
-    path = plot_beta_trajectories(
-        [_record("vae", [1.0, 1.0]), _record("x", betas)], tmp_path / "b.png"
-    )
-    assert scales == [scale]
+    records = [_record(label, betas) for label, betas in runs.items()]
+    path = plot_beta_trajectories(records, tmp_path / "b.png")
+    assert recorded == scales
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
 def plotted(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The keyword arguments of every ``Axes.plot`` call, in order (the lines still drawn)."""
+    """The keyword arguments of every ``Axes.plot`` call, in order (the lines still drawn), with
+    the axes drawn on under ``"axes"``."""
     pytest.importorskip("matplotlib")
     import matplotlib.axes
 
@@ -85,7 +93,7 @@ def plotted(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     original = matplotlib.axes.Axes.plot
 
     def recording(self: matplotlib.axes.Axes, *args: Any, **kwargs: Any) -> Any:
-        calls.append(kwargs)
+        calls.append({**kwargs, "axes": self})
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(matplotlib.axes.Axes, "plot", recording)
@@ -117,3 +125,25 @@ def test_a_row_with_an_earlier_rows_beta_is_drawn_open_and_named(
     assert drawn[0] == ("vae (1 seed)", "-")
     assert drawn[2][0] == "sigma-vae (1 seed); same β as vae" and drawn[2][1] != "-"
     assert drawn[3] == ("l-vae (1 seed)", "-")
+
+
+def test_a_row_whose_beta_changes_sign_is_drawn_on_its_own_panel_and_named(
+    tmp_path: Path, plotted: list[dict[str, Any]]
+) -> None:
+    records = [
+        _record("vae", [1.0, 1.0]),
+        _record("annealed-vae", [1000.0, -1000.0]),
+        _record("beta-vae", [4.0, 4.0]),
+    ]
+    plot_beta_trajectories(records, tmp_path / "b.png")
+    assert [call["label"] for call in plotted] == [
+        "vae (1 seed)",
+        "annealed-vae (1 seed); lower panel",
+        "beta-vae (1 seed)",
+    ]
+    top, lower, other = (call["axes"] for call in plotted)
+    assert top is other and lower is not top
+    # one legend under the lower panel names every row, in the rows' order
+    legend = lower.get_legend()
+    assert top.get_legend() is None
+    assert [text.get_text() for text in legend.get_texts()] == [call["label"] for call in plotted]

@@ -82,9 +82,10 @@ def beta_curves(records: Sequence[Mapping[str, Any]]) -> list[BetaCurve]:
 
 def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """One line per label: β against the training step, averaged over the label's seeds (the
-    shaded band spans their minimum to maximum; :func:`beta_curves`). Log scale, as β ranges
-    from 1e-3 to 1e3 across models; symmetric-log (linear within ±1e-2) when some model applies
-    a β ≤ 0, as the annealed VAE does whenever its KL is under the target capacity. mdL-VAE's
+    shaded band spans their minimum to maximum; :func:`beta_curves`), on a log axis, as β ranges
+    from 1e-3 to 1e3 across models. A row that applies a β ≤ 0 (the annealed VAE's
+    γ·sign(KL − C), ±1000, whenever its KL is under the target capacity) gets a second panel
+    below, on a linear axis, so that its sign flips do not crowd the others' curves. mdL-VAE's
     per-dimension β is shown as its geometric mean. A row whose β curve equals an earlier row's
     is drawn in open dashes over it and named in the legend ("same β as ..."). Written
     atomically (PNG).
@@ -101,10 +102,24 @@ def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> 
     from learnable_weights.study.results import write_bytes_atomic
 
     curves = beta_curves(records)
+    signed = [curve for curve in curves if not curve.positive]
     # the legend goes under the axes, one line per row, so that it hides no curve
-    figure, axes = plt.subplots(figsize=(7.5, 4.0 + 0.17 * len(curves)), dpi=120)
+    height = 4.0 + 0.17 * len(curves)
+    if signed and len(signed) < len(curves):
+        figure, (axes, signed_axes) = plt.subplots(
+            2,
+            1,
+            sharex=True,
+            figsize=(7.5, height + 1.8),
+            dpi=120,
+            gridspec_kw={"height_ratios": (3.0, 1.2)},
+        )
+    else:
+        figure, axes = plt.subplots(figsize=(7.5, height), dpi=120)
+        signed_axes = None
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     traces = [np.stack([curve.steps, curve.center]) for curve in curves]
+    handles = []
     for index, curve in enumerate(curves):
         seeds = f"{curve.seeds} seed" + ("s" if curve.seeds > 1 else "")
         # past the palette's colours the line style changes, so no two rows look alike
@@ -118,26 +133,46 @@ def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> 
         if twin is not None:
             style = OPEN_DASHES
             label += f"; same β as {curves[twin].label}"
-        (line,) = axes.plot(
+        target = axes
+        if signed_axes is not None and not curve.positive:
+            label += "; lower panel"
+            target = signed_axes
+        (line,) = target.plot(
             curve.steps,
             curve.center,
             label=label,
             color=palette[index % len(palette)],
             linestyle=style,
         )
+        handles.append(line)
         if curve.seeds > 1:
-            axes.fill_between(curve.steps, curve.low, curve.high, color=line.get_color(), alpha=0.2)
-    if all(curve.positive for curve in curves):
-        axes.set_yscale("log")
-        title = "β applied over training (geometric mean over seeds; band: min–max)"
+            target.fill_between(
+                curve.steps, curve.low, curve.high, color=line.get_color(), alpha=0.2
+            )
+    if signed and signed_axes is None:  # every row changes sign: one linear axis
+        axes.set_yscale("linear")
+        axes.set_title("β applied over training (arithmetic mean over seeds; band: min–max)")
     else:
-        axes.set_yscale("symlog", linthresh=1e-2)
-        title = "β applied over training (geometric mean over seeds, arithmetic where β ≤ 0)"
-    axes.set_xlabel("training step")
+        axes.set_yscale("log")
+        axes.set_title("β applied over training (geometric mean over seeds; band: min–max)")
     axes.set_ylabel("β = KL weight / reconstruction weight")
-    axes.set_title(title)
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.13), frameon=False)
+    last = axes
+    if signed_axes is not None:
+        signed_axes.set_yscale("linear")
+        signed_axes.set_ylabel("β (linear)")
+        signed_axes.set_title("rows whose β changes sign (arithmetic mean over seeds)", fontsize=9)
+        signed_axes.grid(True, alpha=0.3)
+        last = signed_axes
+    last.set_xlabel("training step")
+    # one legend for both panels, in the rows' order, under the lowest axes
+    last.legend(
+        handles=handles,
+        fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(0.0, -0.13 if signed_axes is None else -0.35),
+        frameon=False,
+    )
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(figure)
