@@ -81,7 +81,7 @@ def test_descriptive_scores_are_not_ranked() -> None:
     ]
     summary = summarize(records)
     assert "kl" not in summary.rank["vae"] and summary.rank["beta-vae"]["mig"] == 1
-    assert "| `vae` | 1 | 25 ± 0 | 0.1 ± 0 (2) | 1 of 1 |" in to_markdown(summary)
+    assert "| `vae` | 1 | 25 ± 0 | 0.1 ± 0 (2) |\n" in to_markdown(summary)
     assert "vae,kl,25.0,0.0,1,\n" in to_csv(summary)
 
 
@@ -99,6 +99,9 @@ def test_top_two_counts_only_disentanglement_metrics_and_shares_ties() -> None:
     assert "| 1 of 3 |" in to_markdown(summary).splitlines()[-1]
     without = summarize([{"label": "a", "scores": {"recon_bce": 1.0}}])
     assert without.top_two("a") == (0, 0) and "top 2" not in to_markdown(without)
+    # of two rows both are in the top two on every metric: the column is left out
+    two = summarize(records[:2])
+    assert two.top_two("a") == (3, 3) and "top 2" not in to_markdown(two)
 
 
 def test_scores_at_step_takes_each_runs_milestone_or_final_scores() -> None:

@@ -232,9 +232,12 @@ def summarize(records: Sequence[Mapping[str, Any]], scores: Sequence[str] | None
 
 def to_markdown(summary: Summary, digits: int = 3) -> str:
     """A markdown table: one row per label, ``mean ± std (rank)`` per score (no rank for the
-    descriptive scores), the seed count and, when the table holds disentanglement metrics, on how
-    many of them the row is best or second best (`Summary.top_two`)."""
-    counted = any(key in DISENTANGLEMENT_SCORES for key in summary.scores)
+    descriptive scores), the seed count and, when the table holds disentanglement metrics and
+    more than two rows, on how many of them the row is best or second best (`Summary.top_two`;
+    in a table of two rows every row is, so the column would say nothing)."""
+    counted = len(summary.labels) > 2 and any(
+        key in DISENTANGLEMENT_SCORES for key in summary.scores
+    )
     header = ["model", "seeds", *summary.scores, *(["top 2"] if counted else [])]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label in summary.labels:
