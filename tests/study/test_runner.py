@@ -427,7 +427,7 @@ def test_a_row_whose_model_refuses_its_options_fails_before_anything_trains(
 ) -> None:
     good = plan_runs(["vae"], [0, 1], variants=[("l-vae", {"bias_penalty": 0.5})])
     check_options(good, latent_dim=4)  # accepted: no error
-    bad = [
+    bad: list[tuple[str, dict[str, object], str]] = [
         ("l-vae", {"bias_penaly": 1}, "does not take the option(s) ['bias_penaly']"),
         ("l-vae", {"parameterization": "simplex", "uncertainty": "liebel"}, "no option"),
         ("l-vae", {"bias_penalty": -1}, "bias_penalty must be"),
