@@ -190,7 +190,7 @@ def main() -> None:
     headline = cached["full"].headline()
     print("headline: " + ", ".join(f"{name} {value:.6f}" for name, value in headline.items()))
     if args.output is not None:
-        figures = {
+        figures: dict[str, Any] = {
             label: {
                 "seconds": result["full"].seconds,
                 "dci_fast_seconds": result["fast"].seconds["dci"],

@@ -17,7 +17,9 @@ ratio reference / ours. Rows:
   a cheap representation (8x8 average pooling and a fixed linear map), at ``--sampling-points``
   training points (half as many evaluation points); the reference calls the encoder on 64 (or 16)
   observations at a time, ours on ``--encode-batch`` at a time on ``--device`` (default: the
-  reference's sizes, the fastest on a CPU; use 4096 on a GPU). ``--dataset npz`` reads the
+  reference's sizes, the fastest on a CPU; use 4096 on a GPU), and, like the reference, on every
+  draw (``cache=False``: the code cache's gain and its last-bit differences with an encoder that
+  rounds per batch are ``evaluate_speed.py``'s to measure). ``--dataset npz`` reads the
   observations from procedural dSprites' npz file with the real file's loader instead of rendering
   each draw (on a GPU the rendering, on the CPU in both, would otherwise dominate both sides).
 
@@ -32,6 +34,7 @@ and the metrics extra. Run from the repository root.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import sys
@@ -194,8 +197,8 @@ def array_section(args: argparse.Namespace) -> None:
     for name, some_codes in (("10000 x 6", codes), ("10000 x 10", wide)):
         compare(
             f"IRS ({name}), one thread",
-            lambda some_codes=some_codes: reference_irs(some_codes, factors),
-            lambda some_codes=some_codes: irs(some_codes, factors, n_jobs=1),
+            functools.partial(reference_irs, some_codes, factors),
+            functools.partial(irs, some_codes, factors, n_jobs=1),
             close("IRS", 1e-9),
             args.repeats,
         )
@@ -330,8 +333,8 @@ def sampling_rows(
     num_train, num_eval = args.sampling_points, args.sampling_points // 2
     sizes = {"batch_size": 64, "num_train": num_train, "num_eval": num_eval}
     # Default: the reference's own call sizes (64 per BetaVAE/FactorVAE call, 16 per set chunk).
-    encode = {"encode_batch_size": args.encode_batch or 64}
-    encode_set = {"encode_batch_size": args.encode_batch or 16}
+    encode_batch: int = args.encode_batch or 64
+    encode_set_batch: int = args.encode_batch or 16
 
     def same_score(a: Any, b: Any) -> bool:
         return bool(a["eval_accuracy"] == b["eval_accuracy"])
@@ -339,7 +342,16 @@ def sampling_rows(
     compare(
         f"BetaVAE, {label} ({num_train}/{num_eval} points)",
         lambda: beta_vae.compute_beta_vae_sklearn(dataset, represent, RandomState(0), **sizes),
-        lambda: beta_vae_score(dataset, represent, RandomState(0), **sizes, **encode),
+        lambda: beta_vae_score(
+            dataset,
+            represent,
+            RandomState(0),
+            batch_size=64,
+            num_train=num_train,
+            num_eval=num_eval,
+            encode_batch_size=encode_batch,
+            cache=False,
+        ),
         same_score,
         args.repeats,
     )
@@ -352,7 +364,17 @@ def sampling_rows(
     compare(
         f"FactorVAE, {label} ({num_train}/{num_eval} points)",
         reference_factor_vae,
-        lambda: factor_vae_score(dataset, represent, RandomState(0), **variance, **encode),
+        lambda: factor_vae_score(
+            dataset,
+            represent,
+            RandomState(0),
+            batch_size=64,
+            num_train=num_train,
+            num_eval=num_eval,
+            num_variance_estimate=2 * num_train,
+            encode_batch_size=encode_batch,
+            cache=False,
+        ),
         same_score,
         args.repeats,
     )
@@ -364,7 +386,14 @@ def sampling_rows(
     compare(
         f"sampled set, {label} ({points} points)",
         lambda: utils.generate_batch_factor_code(dataset, represent, points, RandomState(0), 16),
-        lambda: sample_codes_and_factors(dataset, represent, points, RandomState(0), **encode_set),
+        lambda: sample_codes_and_factors(
+            dataset,
+            represent,
+            points,
+            RandomState(0),
+            encode_batch_size=encode_set_batch,
+            cache=False,
+        ),
         same_set,
         args.repeats,
     )

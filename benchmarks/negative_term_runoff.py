@@ -34,6 +34,7 @@ def main() -> None:
 
     torch.manual_seed(args.seed)
     dataset = data.load("procedural-dsprites")
+    assert isinstance(dataset, data.GroundTruthDataset)
     random_state = np.random.RandomState(args.seed)
     loss = LearnableWeightedLoss(names=("recon", "kl"), allow_negative_terms=True)
     model = LVAE(

@@ -205,14 +205,14 @@ def train(
         print(f"\n{label}")
     for step in range(1, steps + 1):
         losses = batch()
-        loss: Tensor = sum(losses.values()) if criterion is None else criterion(losses)
+        loss = torch.stack(list(losses.values())).sum() if criterion is None else criterion(losses)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if verbose and (step % report_every == 0 or step == steps):
             terms = "  ".join(f"L_{k} {v.item():8.3g}" for k, v in losses.items())
-            weights = "" if criterion is None else "   weights " + _format(_weights(criterion))
-            print(f"  step {step:5d}  {terms}{weights}")
+            shown = "" if criterion is None else "   weights " + _format(_weights(criterion))
+            print(f"  step {step:5d}  {terms}{shown}")
     weights = dict.fromkeys(TASKS, 1.0) if criterion is None else _weights(criterion)
     with torch.no_grad():
         test_losses = task_losses(net(x_test), y_test)
