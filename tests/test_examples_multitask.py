@@ -25,8 +25,12 @@ def multitask() -> ModuleType:
     return module
 
 
+Data = tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, dict[str, torch.Tensor]]
+"""Training inputs and targets, then test inputs and targets (``make_tasks`` twice)."""
+
+
 @pytest.fixture(scope="module")
-def data(multitask: ModuleType) -> tuple[object, ...]:
+def data(multitask: ModuleType) -> Data:
     generator = torch.Generator().manual_seed(0)
     return (*multitask.make_tasks(512, generator), *multitask.make_tasks(256, generator))
 
@@ -53,9 +57,7 @@ def test_main_runs_three_ways_and_prints_the_table(
     assert results[0].weights == dict.fromkeys(multitask.TASKS, 1.0)
 
 
-def test_the_tasks_losses_differ_by_orders_of_magnitude(
-    multitask: ModuleType, data: tuple[object, ...]
-) -> None:
+def test_the_tasks_losses_differ_by_orders_of_magnitude(multitask: ModuleType, data: Data) -> None:
     """Predicting zero for the regressions and uniform class scores: profile ≈ 32·(9/2 + ...),
     kind = ln 3, gap ≈ (1e-2)² scale."""
     x, targets = data[0], data[1]
@@ -73,7 +75,7 @@ def test_the_tasks_losses_differ_by_orders_of_magnitude(
 
 
 def test_learned_weights_start_at_uncertainty_weighting_and_are_trained(
-    multitask: ModuleType, data: tuple[object, ...]
+    multitask: ModuleType, data: Data
 ) -> None:
     options = {"batch_size": 64, "lr": 3e-3, "weighting_lr": 0.05, "seed": 0, "verbose": False}
     # Zero steps: the weights are where init_log_variances put them, 1 / (2 L_i) of the first

@@ -191,9 +191,10 @@ def test_learned_model_with_sigma_likelihood_can_opt_in() -> None:
     assert model.likelihood.name == "sigma-optimal"
     # the weights then see the term as it is, negative values included (no clamp at 0)
     x = torch.full((4, 1, 6, 6), 0.5)
-    model.decoder = nn.Sequential(nn.Linear(D, 36), nn.Unflatten(1, (1, 6, 6)))
-    nn.init.zeros_(model.decoder[0].weight)
-    nn.init.constant_(model.decoder[0].bias, 0.1)  # MSE ≈ 6e-4: the Gaussian NLL is negative
+    linear = nn.Linear(D, 36)
+    model.decoder = nn.Sequential(linear, nn.Unflatten(1, (1, 6, 6)))
+    nn.init.zeros_(linear.weight)
+    nn.init.constant_(linear.bias, 0.1)  # MSE ≈ 6e-4: the Gaussian NLL is negative
     out = model(x)
     assert out.recon_loss.item() < 0
     assert out.extras["recon_excess"].item() == out.recon_loss.item()

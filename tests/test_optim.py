@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from learnable_weights import LVAE, LearnableWeightedLoss, models, parameter_groups
+from learnable_weights.likelihoods import CalibratedGaussianLikelihood
 from learnable_weights.optim import DEFAULT_WEIGHTING_LR, MissingWeightsWarning
 
 
@@ -55,7 +56,9 @@ def test_a_network_without_its_criterion_warns() -> None:
 def test_sigma_vae_learned_scale_gets_no_weight_decay() -> None:
     model = models.build("sigma-vae", *_vae_networks(), latent_dim=2, likelihood="sigma-learned")
     groups = parameter_groups(model, weight_decay=0.5)
-    log_sigma = model.likelihood.log_sigma
+    likelihood = model.likelihood
+    assert isinstance(likelihood, CalibratedGaussianLikelihood)
+    log_sigma = likelihood.log_sigma
     assert log_sigma is not None
     decayed = [p for g in groups if g["weight_decay"] > 0 for p in g["params"]]
     assert all(p is not log_sigma for p in decayed)
@@ -64,7 +67,11 @@ def test_sigma_vae_learned_scale_gets_no_weight_decay() -> None:
     # decay would pull log σ towards 0 (σ → 1) with zero loss gradient; without it σ stays put
     optimizer = torch.optim.AdamW(groups, lr=0.1)
     log_sigma.data.fill_(-2.0)
-    decoder_weight = model.decoder[0].weight
+    decoder = model.decoder
+    assert isinstance(decoder, nn.Sequential)
+    linear = decoder[0]
+    assert isinstance(linear, nn.Linear)
+    decoder_weight = linear.weight
     before = decoder_weight.detach().clone()
     for _ in range(5):
         for parameter in model.parameters():  # zero gradients: only decay moves a parameter

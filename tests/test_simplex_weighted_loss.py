@@ -61,11 +61,12 @@ def test_the_gradient_vanishes_at_the_stated_beta(recon: float, kl: float, barri
     def objective(shift: float) -> torch.Tensor:
         with torch.no_grad():
             criterion.log_variances.copy_(at + torch.tensor([0.0, shift], dtype=torch.float64))
-        return criterion(*terms)
+        loss: torch.Tensor = criterion(*terms)
+        return loss
 
     criterion.zero_grad()
     value = objective(0.0)
-    value.backward()
+    value.backward()  # type: ignore[no-untyped-call]  # unannotated in torch
     grad = criterion.log_variances.grad
     assert grad is not None
     scale = max(1.0, recon, kl, barrier)
@@ -90,11 +91,11 @@ def test_per_dimension_weights_settle_where_the_stationarity_condition_holds() -
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = criterion(terms)
-        loss.backward()
+        loss: torch.Tensor = criterion(terms)
+        loss.backward()  # type: ignore[no-untyped-call]  # unannotated in torch
         return loss
 
-    optimizer.step(closure)
+    optimizer.step(closure)  # type: ignore[no-untyped-call]  # LBFGS.step is unannotated in torch
     weights = criterion.weights
     mean = float((weights * terms).sum())
     residual = weights * (terms - mean + lam * len(terms)) - lam

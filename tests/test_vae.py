@@ -30,7 +30,7 @@ class NormalEncoder(TupleEncoder):
         return Normal(mu, torch.exp(0.5 * logvar))
 
 
-def _mlp_pair() -> tuple[nn.Module, nn.Module]:
+def _mlp_pair() -> tuple[nn.Sequential, nn.Sequential]:
     encoder = nn.Sequential(nn.Flatten(), nn.Linear(16, 2 * D))
     decoder = nn.Sequential(nn.Linear(D, 16), nn.Unflatten(1, (1, 4, 4)))
     return encoder, decoder
@@ -98,6 +98,7 @@ def test_vae_objective_is_recon_plus_kl_and_reparameterised() -> None:
     torch.testing.assert_close(out.x_hat, torch.sigmoid(decoder(out.z)))
     out.loss.backward()
     first = encoder[1]
+    assert isinstance(first, nn.Linear)
     assert first.weight.grad is not None and first.weight.grad.abs().sum() > 0
 
 
@@ -196,7 +197,8 @@ def test_users_mlp_wraps_in_three_lines_and_trains() -> None:
 
     model = LVAE(encoder, decoder, latent_dim=D)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    first_losses, last_losses = [], []
+    first_losses: list[float] = []
+    last_losses: list[float] = []
     start_weights = model(data[:64]).weights
     for step in range(300):
         batch = data[torch.randint(0, 512, (64,))]
@@ -223,6 +225,8 @@ class _FixedPosterior(nn.Module):
 
 
 class _FixedLogits(nn.Module):
+    logits: torch.Tensor  # a buffer
+
     def __init__(self, logits: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("logits", logits)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -114,7 +116,10 @@ def test_traversal_grid_pixels_are_the_linear_decoder_of_the_traversed_codes() -
     # sigmoid(W z + b) (Bernoulli likelihood's mean).
     v = anchor[0, 0, :3].double()
     mu = torch.stack([3 * (v[2] - 0.5), 0.5 * (v[0] - 0.5), 2 * (v[1] - 0.5) ** 2, v[0] * 0])
-    linear = model.decoder[0]
+    decoder = model.decoder
+    assert isinstance(decoder, nn.Sequential)
+    linear = decoder[0]
+    assert isinstance(linear, nn.Linear)
     weight, bias = linear.weight.detach().double(), linear.bias.detach().double()
     for r, d in enumerate(dims):
         for s, value in enumerate(values.tolist()):
@@ -244,7 +249,7 @@ def test_save_run_pictures_labels_rows_in_kl_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     drawn: dict[str, object] = {}
-    original = viz.save_traversal_png
+    original: Callable[..., Path] = viz.save_traversal_png
 
     def spy(grid: torch.Tensor, path: Path, labels: list[str], *args: object) -> Path:
         drawn["grid"], drawn["labels"] = grid, labels
@@ -406,7 +411,7 @@ def test_a_dataset_without_factors_gets_kl_labels_only(
     tuples = [(source[i][0], torch.zeros(40)) for i in range(0, 120, 7)]
     bare = [image for image, _ in tuples]
     labels: list[list[str]] = []
-    original = viz.save_traversal_png
+    original: Callable[..., Path] = viz.save_traversal_png
 
     def spy(grid: torch.Tensor, path: Path, row_labels: list[str], *args: object) -> Path:
         labels.append(row_labels)
@@ -474,7 +479,7 @@ def test_a_series_equal_to_an_earlier_one_is_drawn_open_and_named(
     drawn: list[tuple[str, object]] = []
     original = matplotlib.axes.Axes.plot
 
-    def recording(self: matplotlib.axes.Axes, *args: object, **kwargs: object) -> object:
+    def recording(self: matplotlib.axes.Axes, *args: Any, **kwargs: Any) -> object:
         drawn.append((str(kwargs["label"]), kwargs.get("linestyle", "-")))
         return original(self, *args, **kwargs)
 

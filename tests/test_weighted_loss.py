@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 
 import pytest
 import torch
@@ -84,7 +85,7 @@ def test_regularizer_gradient_pulls_log_variances_together() -> None:
 
 
 def _optimise(
-    criterion: LearnableWeightedLoss, terms: list[float | list[float]], steps: int = 2000
+    criterion: LearnableWeightedLoss, terms: Sequence[float | Sequence[float]], steps: int = 2000
 ) -> None:
     """Adam on the log-variances alone against constant terms; the learning rate decays from
     0.2 to 2e-5 over the second half so that kinked objectives (abs-log-spread) settle too."""

@@ -271,7 +271,7 @@ def test_learned_weights_are_the_loss_weights_times_the_scales_under_either_obje
             loss,
             recon_scale=0.5,
             kl_scale=0.25,
-            network_objective=objective,  # type: ignore[arg-type]
+            network_objective=objective,
         )
         expected = [0.5 * math.exp(-1.0) * 0.5, 0.5 * math.exp(1.0) * 0.25]
         assert weighting.learned_weights.tolist() == pytest.approx(expected)

@@ -18,7 +18,7 @@ import io
 import math
 import pickle
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -112,7 +112,9 @@ CELEBA_ATTRIBUTE_NAMES = [
 
 def grid_classes(sizes: Sequence[int]) -> npt.NDArray[np.int64]:
     """All class combinations of ``sizes`` in mixed-radix order, last fastest: ``(N, K)``."""
-    return np.indices(tuple(sizes)).reshape(len(sizes), -1).T.astype(np.int64)
+    grid = np.indices(tuple(sizes)).reshape(len(sizes), -1)
+    classes: npt.NDArray[np.int64] = grid.T.astype(np.int64)  # mypy reads ndarray.T as Any
+    return classes
 
 
 def index_stamp(index: int) -> npt.NDArray[np.uint8]:
@@ -120,7 +122,9 @@ def index_stamp(index: int) -> npt.NDArray[np.uint8]:
     return ((index >> np.arange(16)) & 1).astype(np.uint8)
 
 
-def stamped_images(count: int, shape: tuple[int, ...], binary: bool, seed: int = 0) -> Any:
+def stamped_images(
+    count: int, shape: tuple[int, ...], binary: bool, seed: int = 0
+) -> npt.NDArray[np.uint8]:
     """Random uint8 images ``(count, *shape)`` whose first 16 values encode their index."""
     rng = np.random.default_rng(seed)
     high = 2 if binary else 256
@@ -133,14 +137,17 @@ def stamped_images(count: int, shape: tuple[int, ...], binary: bool, seed: int =
 
 
 # --------------------------------------------------------------------------- dSprites
-class _Python2Pickler(pickle._Pickler):  # type: ignore[name-defined,misc]
+class _Python2Pickler(pickle._Pickler):
     """Pickles ``bytes`` with the Python 2 ``str`` opcodes, as the real dSprites metadata is.
 
     Python 2 wrote numpy array buffers as ``str``; Python 3 can load them only with
     ``encoding='latin1'`` (what the loader must use), so this makes the fixture faithful.
     """
 
-    dispatch: ClassVar[dict[type, Any]] = dict(pickle._Pickler.dispatch)  # type: ignore[attr-defined]
+    dispatch: ClassVar[dict[type, Any]] = dict(pickle._Pickler.dispatch)
+    # Set up by pickle._Pickler (undocumented) but missing from typeshed's stub of it:
+    write: Callable[[bytes], object]
+    memoize: Callable[[object], None]
 
     def save_py2_str(self, obj: bytes) -> None:
         if len(obj) < 256:

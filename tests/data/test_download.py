@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from http_server import FileServer, base_url
+from typing_extensions import TypedDict, Unpack
 
 from learnable_weights.data import cache, download
 from learnable_weights.data.cache import DatasetFormatError
@@ -36,10 +38,19 @@ def _no_retry_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(download, "RETRY_DELAY_S", 0.0)
 
 
-def _remote(**checks: object) -> RemoteFile:
-    return RemoteFile(  # type: ignore[misc]
-        "toy", "payload.bin", url=UNREACHABLE, checksum_source=RECORD, **checks
-    )
+class _Checks(TypedDict, total=False):
+    """The keyword arguments of `RemoteFile` that a test varies."""
+
+    sha256: str
+    md5: str
+    size: int
+    checksum_by_authors: bool
+    min_size: int
+    check: Callable[[Path], object]
+
+
+def _remote(**checks: Unpack[_Checks]) -> RemoteFile:
+    return RemoteFile("toy", "payload.bin", url=UNREACHABLE, checksum_source=RECORD, **checks)
 
 
 def _leftovers(root: Path) -> list[str]:

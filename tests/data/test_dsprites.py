@@ -117,6 +117,7 @@ def test_real_frames_of_dsprites_gif_round_trip(tmp_path: Path) -> None:
             image, classes = dataset[index]
             np.testing.assert_array_equal(image[0].numpy(), frames[frame[0]])
             assert classes.tolist() == factors
+    assert dataset.factor_values is not None
     np.testing.assert_allclose(dataset.factor_values[2], np.linspace(0.0, 2 * np.pi, 40))
     np.testing.assert_allclose(dataset.factor_values[1], [1.0])  # scale class 5 is 1.0
     # Orientation classes 0 and 39 (0 and 2 pi) render the same real image (dsprites-dataset

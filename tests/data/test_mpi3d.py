@@ -54,8 +54,8 @@ def test_official_grids() -> None:
     assert _OFFICIAL_SIZES["complex"] == (4, 4, 2, 3, 3, 40, 40)
     assert math.prod(_OFFICIAL_SIZES["complex"]) == 460_800
     for variant in ("toy", "realistic", "real"):
-        assert _OFFICIAL_SIZES[variant] == (6, 6, 2, 3, 3, 40, 40)  # type: ignore[index]
-        assert math.prod(_OFFICIAL_SIZES[variant]) == 1_036_800  # type: ignore[index]
+        assert _OFFICIAL_SIZES[variant] == (6, 6, 2, 3, 3, 40, 40)
+        assert math.prod(_OFFICIAL_SIZES[variant]) == 1_036_800
 
 
 def test_image_count_must_match_the_grid(tmp_path: Path) -> None:
@@ -172,7 +172,7 @@ def test_checksum_records_name_their_source_and_no_size_floor_remains() -> None:
         "https://github.com/nmichlo/disent/blob/HEAD/disent/dataset/data/_groundtruth__mpi3d.py"
     )
     for variant in ("toy", "realistic"):
-        remote = _REMOTES[variant]  # type: ignore[index]
+        remote = _REMOTES[variant]
         assert remote.md5 is not None and remote.checksum_source == disent
         assert not remote.checksum_by_authors  # the MPI3D authors publish no checksum
     for variant in ("real", "complex"):

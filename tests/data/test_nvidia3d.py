@@ -8,26 +8,36 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 import torch
 from fixtures import FALCOR3D_SMALL_SIZES, ISAAC3D_SMALL_SIZES, grid_classes, write_nvidia_release
 
 from learnable_weights.data import DatasetFileMissingError, DatasetFormatError, Falcor3D, Isaac3D
 
-FALCOR = ("Falcor3D_down128", "train-rec.labels", FALCOR3D_SMALL_SIZES, (5, 6, 6, 6, 6, 6, 6))
-ISAAC = ("Isaac3D_down128", "labels.npy", ISAAC3D_SMALL_SIZES, (3, 8, 5, 4, 4, 4, 6, 4, 4))
+Release = tuple[str, str, tuple[int, ...], tuple[int, ...]]
+"""A release's folder, label file, reduced factor sizes and official factor sizes."""
+
+FALCOR: Release = (
+    "Falcor3D_down128",
+    "train-rec.labels",
+    FALCOR3D_SMALL_SIZES,
+    (5, 6, 6, 6, 6, 6, 6),
+)
+ISAAC: Release = ("Isaac3D_down128", "labels.npy", ISAAC3D_SMALL_SIZES, (3, 8, 5, 4, 4, 4, 6, 4, 4))
 
 
-def _box_average(images: np.ndarray) -> np.ndarray:
+def _box_average(images: np.ndarray) -> npt.NDArray[np.float64]:
     """2x2 area average of uint8 (N, 128, 128, 3) with rounding, as PIL's BOX filter does."""
     blocks = images.reshape(images.shape[0], 64, 2, 64, 2, 3).astype(np.float64)
-    return blocks.mean(axis=(2, 4))
+    means: npt.NDArray[np.float64] = blocks.mean(axis=(2, 4))  # numpy types the mean as Any
+    return means
 
 
 @pytest.mark.parametrize(("cls", "release"), [(Falcor3D, FALCOR), (Isaac3D, ISAAC)])
 @pytest.mark.parametrize("as_zip", [False, True])
 def test_release_is_converted_once_and_resized(
-    tmp_path: Path, cls: type[Falcor3D], release: tuple, as_zip: bool
+    tmp_path: Path, cls: type[Falcor3D], release: Release, as_zip: bool
 ) -> None:
     folder, labels, small, official = release
     images = write_nvidia_release(tmp_path, folder, labels, small, official, as_zip=as_zip)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -82,7 +83,7 @@ def test_load_builds_each_dataset_from_the_cache(
         "celeba": CelebA,
     }
     for name in NAMES:
-        options = {"factor_sizes": MPI3D_SIZES} if name.startswith("mpi3d") else {}
+        options: dict[str, Any] = {"factor_sizes": MPI3D_SIZES} if name.startswith("mpi3d") else {}
         dataset = data.load(name, download=False, **options)
         assert isinstance(dataset, expected.get(name, MPI3D)), name
         if isinstance(dataset, MPI3D):

@@ -8,6 +8,7 @@ and by ``benchmarks/metric_parity_full.py``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -110,7 +111,7 @@ def mixing_matrix(kind: str, num_codes: int = 5) -> NDArray[np.float32]:
     return matrix
 
 
-def call_sampling_metric(metric: Any, sizes: dict[str, int], change: dict[str, Any]) -> Any:
+def call_sampling_metric(metric: Any, sizes: Mapping[str, object], change: dict[str, Any]) -> Any:
     """Calls ``metric(dataset, represent, random_state, **sizes)`` on the identity code of a
     `FakeGroundTruth`, with the entries of ``change`` (any of those names) replaced."""
     arguments: dict[str, Any] = {

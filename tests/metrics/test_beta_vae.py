@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pytest
@@ -28,7 +28,13 @@ def _reference_beta_vae(
     ), random_state
 
 
-SIZES = {"batch_size": 8, "num_train": 300, "num_eval": 150}
+class _Sizes(TypedDict):
+    batch_size: int
+    num_train: int
+    num_eval: int
+
+
+SIZES: _Sizes = {"batch_size": 8, "num_train": 300, "num_eval": 150}
 
 
 @pytest.mark.reference

@@ -65,6 +65,7 @@ def test_a_short_batch_is_padded_with_cells_not_yet_encoded() -> None:
     cache.codes_of(_draw_factors(data, 10, 0))
     assert counting.calls == [64] and len(set(counting.rows)) == 64
     # The padding cells are cached: asking for them encodes nothing more.
+    assert cache._filled is not None
     padded = np.flatnonzero(cache._filled)
     cache.codes_of(np.stack(np.unravel_index(padded, SIZES), axis=1))
     assert counting.calls == [64]

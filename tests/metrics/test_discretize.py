@@ -40,7 +40,7 @@ def _numpy_digitize(values: np.ndarray, num_bins: int) -> np.ndarray:
 
 def _value_arrays() -> list[tuple[str, np.ndarray]]:
     rs = np.random.RandomState(0)
-    arrays = [
+    arrays: list[tuple[str, np.ndarray]] = [
         ("gaussian-float32", rs.randn(500, 4).astype(np.float32)),
         ("gaussian-float64-tiny", rs.randn(500, 3) * 1e-7),
         ("gaussian-float64-huge", rs.randn(500, 3) * 1e9),
@@ -51,8 +51,8 @@ def _value_arrays() -> list[tuple[str, np.ndarray]]:
         ("integers-uint8", rs.randint(0, 256, size=(400, 2)).astype(np.uint8)),
         # A span too wide for the lookup table: the general path labels them.
         ("integers-sparse", rs.randint(-(10**6), 10**6, size=(400, 2))),
-        ("integers-constant-column", np.tile(np.int64([7, -1]), (50, 1))),
-        ("constant-column", np.tile(np.float32([0.3, -2.0, 0.0]), (100, 1))),
+        ("integers-constant-column", np.tile(np.array([7, -1], dtype=np.int64), (50, 1))),
+        ("constant-column", np.tile(np.array([0.3, -2.0, 0.0], dtype=np.float32), (100, 1))),
     ]
     factors = make_factors(rs, 300)
     arrays += [(f"codes-{kind}", make_codes(kind, factors, rs)) for kind in CODE_KINDS]

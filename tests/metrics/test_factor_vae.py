@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pytest
@@ -16,7 +16,15 @@ from tests.metrics.reference import gin_bindings, import_reference
 
 from learnable_weights.metrics import factor_vae_score
 
-SIZES = {"batch_size": 8, "num_train": 300, "num_eval": 150, "num_variance_estimate": 400}
+
+class _Sizes(TypedDict):
+    batch_size: int
+    num_train: int
+    num_eval: int
+    num_variance_estimate: int
+
+
+SIZES: _Sizes = {"batch_size": 8, "num_train": 300, "num_eval": 150, "num_variance_estimate": 400}
 
 
 def _reference_factor_vae(

@@ -90,7 +90,7 @@ GOOD_CODES = make_codes("noisy", GOOD_FACTORS, np.random.RandomState(18))
 
 
 def _with(row: int, column: int, value: float) -> np.ndarray:
-    codes = GOOD_CODES.copy()
+    codes: np.ndarray = GOOD_CODES.copy()  # mypy reads ndarray.copy() as Any
     codes[row, column] = value
     return codes
 

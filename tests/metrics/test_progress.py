@@ -4,6 +4,8 @@ turned off."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
+from typing import TypedDict
 
 import numpy as np
 import pytest
@@ -12,8 +14,16 @@ from tests.metrics.fake_data import FakeGroundTruth, linear_representation, mixi
 from learnable_weights.metrics import beta_vae_score, evaluate
 from learnable_weights.metrics._progress import progress_bar
 
-SETTINGS = {
-    "beta_vae": {"batch_size": 4, "num_train": 40, "num_eval": 20},
+
+class _BetaVAESettings(TypedDict):
+    batch_size: int
+    num_train: int
+    num_eval: int
+
+
+BETA_VAE: _BetaVAESettings = {"batch_size": 4, "num_train": 40, "num_eval": 20}
+SETTINGS: dict[str, Mapping[str, object]] = {
+    "beta_vae": BETA_VAE,
     "factor_vae": {"batch_size": 4, "num_train": 40, "num_eval": 20, "num_variance_estimate": 50},
     "mig": {"num_train": 300},
 }
@@ -47,7 +57,7 @@ def test_progress_false_is_silent(capsys: pytest.CaptureFixture[str]) -> None:
         FakeGroundTruth(),
         linear_representation(mixing_matrix("identity")),
         np.random.RandomState(0),
-        **SETTINGS["beta_vae"],
+        **BETA_VAE,
         progress=False,
     )
     assert capsys.readouterr().err == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import threading
 
@@ -19,7 +20,7 @@ def test_every_task_runs_once(workers: int) -> None:
         with lock:
             done.append(index)
 
-    run_in_threads([lambda index=index: task(index) for index in range(13)], workers)
+    run_in_threads([functools.partial(task, index) for index in range(13)], workers)
     assert sorted(done) == list(range(13))
 
 

@@ -170,7 +170,9 @@ def test_resume_with_other_settings_is_refused(
 def test_quick_evaluation_is_recorded(
     tmp_path: Path, dsprites_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    small = {name: {"num_train": 40, "num_eval": 20} for name in ("beta_vae", "factor_vae")}
+    small: dict[str, dict[str, int | str]] = {
+        name: {"num_train": 40, "num_eval": 20} for name in ("beta_vae", "factor_vae")
+    }
     small["factor_vae"]["num_variance_estimate"] = 100
     for name in ("mig", "irs"):
         small[name] = {"num_train": 100}

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 import torch
@@ -54,7 +55,14 @@ WORKER = textwrap.dedent(
 )
 
 
-def _torchrun(tmp_path: Path, name: str, mode: str) -> list[dict[str, torch.Tensor]]:
+class _RankOutput(TypedDict):
+    """What the worker saves for its rank."""
+
+    state: dict[str, torch.Tensor]  # the trained model's state dict
+    drawn: torch.Tensor  # the dataset indices of every batch the rank drew, in order
+
+
+def _torchrun(tmp_path: Path, name: str, mode: str) -> list[_RankOutput]:
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     out = tmp_path / f"{name}-{mode}"

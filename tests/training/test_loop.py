@@ -48,7 +48,13 @@ def test_evaluator_also_runs_at_each_step_of_eval_at() -> None:
         calls.append(step)
         return {}
 
-    config = TrainConfig(steps=7, batch_size=8, eval_every=4, eval_at=[2, 5, 9], log_every=7)
+    config = TrainConfig(
+        steps=7,
+        batch_size=8,
+        eval_every=4,
+        eval_at=[2, 5, 9],  # type: ignore[arg-type]  # a list on purpose: stored as a tuple
+        log_every=7,
+    )
     train(tiny_model(), procedural_batches(), config, evaluator=evaluator, progress=False)
     assert config.eval_at == (2, 5, 9)
     assert calls == [2, 4, 5, 7]  # 9 lies beyond the run
