@@ -27,7 +27,9 @@
 # "unfitted": the three scheduled models with their registry schedules, seed 0, procedural
 # dSprites, to show what the fitting changes; then table "annealed-gamma": the annealed VAE at
 # γ = 100 beside the registry's 1000, procedural dSprites; then table "dynamicvae-phases" on
-# each dataset: DynamicVAE without its slow first phase, which tests why it leads.
+# each dataset: DynamicVAE without its slow first phase, which tests why it leads; then table
+# "constant-beta" on each dataset: β-VAE with β held at the value L-VAE's weights end at there,
+# which tests whether learning the weights does more than pick a β.
 #
 # On procedural dSprites a run that the ablation (studies/ablation.sh) trained identically (the
 # VAE, β-VAE at β = 4, mdL-VAE, and L-VAE while its default is one of the ablation's rows) is
@@ -76,3 +78,9 @@ for dataset in "${datasets[@]}"; do
     --versus "dynamicvae[ramp_steps=4,window=24]" \
     --models dynamicvae --variant dynamicvae set_point_start=20 beta_init=1 "$@"
 done
+# L-VAE's β ends at 1.37 on procedural dSprites and 1.78 on colour dSprites (table "results",
+# seeds 0 to 2): β-VAE at that β from the first step, beside L-VAE and the VAE, with the same seeds.
+claim procedural-dsprites --seeds 0 1 2 --fit-schedules --table constant-beta --versus l-vae \
+  --models l-vae vae --variant beta-vae beta=1.37 "$@"
+claim color-dsprites --seeds 0 1 2 --fit-schedules --table constant-beta --versus l-vae \
+  --models l-vae vae --variant beta-vae beta=1.78 "$@"

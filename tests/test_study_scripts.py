@@ -123,13 +123,20 @@ def test_the_claim_is_valid_commands_on_both_datasets(
     colour = listed["studies/claim-color-dsprites"]
     claims = {"claim", "claim-sigma-identity"}
     assert set(procedural) == {
-        "baselines", "results", "unfitted", "annealed-gamma", "dynamicvae-phases"
+        "baselines", "results", "unfitted", "annealed-gamma", "dynamicvae-phases", "constant-beta"
     } | claims  # fmt: skip
     # γ = 100 beside the VAE and the claim's annealed VAE (γ = 1000), all with the fitted schedule
     gamma = procedural["annealed-gamma"]
     assert len(gamma) == 3 * 3 and len(set(gamma) - set(procedural["results"])) == 3
     assert all("capacity_steps=2667" in run for run in gamma if run.startswith("annealed"))
-    assert set(colour) == {"baselines", "results", "dynamicvae-phases"} | claims
+    assert set(colour) == {"baselines", "results", "dynamicvae-phases", "constant-beta"} | claims
+    # β-VAE at the β where L-VAE's weights end on each dataset, beside L-VAE and the VAE
+    for tables, beta in ((procedural, "1.37"), (colour, "1.78")):
+        constant = tables["constant-beta"]
+        assert set(constant) - set(tables["results"]) == {
+            f"beta-vae_beta={beta}__seed{seed}" for seed in range(3)
+        }
+        assert {run.split("__")[0] for run in constant} == {"l-vae", "vae", f"beta-vae_beta={beta}"}
     for tables in (procedural, colour):
         # DynamicVAE with its set point at its final value from the start, beside the claim's own
         phases = tables["dynamicvae-phases"]
