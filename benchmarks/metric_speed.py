@@ -42,7 +42,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -320,6 +320,17 @@ def sampling_section(args: argparse.Namespace) -> None:
     sampling_rows(args, dataset, "cheap representation", PooledLinear())
 
 
+class _OurSizes(TypedDict):
+    """The keyword arguments ours takes in both sampling metrics' rows."""
+
+    batch_size: int
+    num_train: int
+    num_eval: int
+    encode_batch_size: int
+    cache: bool
+    progress: bool
+
+
 def sampling_rows(
     args: argparse.Namespace,
     dataset: GroundTruthDataset,
@@ -333,8 +344,16 @@ def sampling_rows(
     num_train, num_eval = args.sampling_points, args.sampling_points // 2
     sizes = {"batch_size": 64, "num_train": num_train, "num_eval": num_eval}
     # Default: the reference's own call sizes (64 per BetaVAE/FactorVAE call, 16 per set chunk).
-    encode_batch: int = args.encode_batch or 64
     encode_set_batch: int = args.encode_batch or 16
+    # ours as the reference encodes: every draw (cache=False), no progress bars
+    ours = _OurSizes(
+        batch_size=64,
+        num_train=num_train,
+        num_eval=num_eval,
+        encode_batch_size=args.encode_batch or 64,
+        cache=False,
+        progress=False,
+    )
 
     def same_score(a: Any, b: Any) -> bool:
         return bool(a["eval_accuracy"] == b["eval_accuracy"])
@@ -342,16 +361,7 @@ def sampling_rows(
     compare(
         f"BetaVAE, {label} ({num_train}/{num_eval} points)",
         lambda: beta_vae.compute_beta_vae_sklearn(dataset, represent, RandomState(0), **sizes),
-        lambda: beta_vae_score(
-            dataset,
-            represent,
-            RandomState(0),
-            batch_size=64,
-            num_train=num_train,
-            num_eval=num_eval,
-            encode_batch_size=encode_batch,
-            cache=False,
-        ),
+        lambda: beta_vae_score(dataset, represent, RandomState(0), **ours),
         same_score,
         args.repeats,
     )
@@ -365,15 +375,7 @@ def sampling_rows(
         f"FactorVAE, {label} ({num_train}/{num_eval} points)",
         reference_factor_vae,
         lambda: factor_vae_score(
-            dataset,
-            represent,
-            RandomState(0),
-            batch_size=64,
-            num_train=num_train,
-            num_eval=num_eval,
-            num_variance_estimate=2 * num_train,
-            encode_batch_size=encode_batch,
-            cache=False,
+            dataset, represent, RandomState(0), **ours, num_variance_estimate=2 * num_train
         ),
         same_score,
         args.repeats,
