@@ -52,7 +52,7 @@ def test_evaluator_also_runs_at_each_step_of_eval_at() -> None:
         steps=7,
         batch_size=8,
         eval_every=4,
-        eval_at=[2, 5, 9],  # type: ignore[arg-type]  # a list on purpose: stored as a tuple
+        eval_at=[2, 5, 9],  # a list on purpose: stored as a tuple
         log_every=7,
     )
     train(tiny_model(), procedural_batches(), config, evaluator=evaluator, progress=False)

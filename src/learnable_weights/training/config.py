@@ -10,6 +10,7 @@ reference 64x64 networks of github.com/1Konny/Beta-VAE).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -42,7 +43,7 @@ class TrainConfig:
         keep_checkpoints: how many of the most recent checkpoints are kept.
         eval_every: steps between evaluations (0: only at the end, if an evaluation is given).
         eval_at: further steps at which to evaluate (e.g. ``(8000, 16000)`` of a 32,000-step
-            run, for scores against the budget from one run).
+            run, for scores against the budget from one run); any sequence, stored as a tuple.
     """
 
     steps: int
@@ -58,7 +59,7 @@ class TrainConfig:
     checkpoint_every: int = 5000
     keep_checkpoints: int = 3
     eval_every: int = 0
-    eval_at: tuple[int, ...] = ()
+    eval_at: Sequence[int] = ()
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "keep_checkpoints"):
@@ -69,7 +70,7 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        object.__setattr__(self, "eval_at", tuple(self.eval_at))  # a list is accepted too
+        object.__setattr__(self, "eval_at", tuple(self.eval_at))  # hashable
         for value in self.eval_at:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"eval_at holds steps, positive integers; got {value!r}")
