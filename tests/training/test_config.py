@@ -11,7 +11,7 @@ from learnable_weights.training import PRESETS, TrainConfig
     ("field", "value"),
     [("steps", 0), ("batch_size", -1), ("log_every", 1.5), ("checkpoint_every", -1),
      ("lr", 0.0), ("weighting_lr", -1e-3), ("weight_decay", -0.1), ("steps", True),
-     ("eval_at", (100, 0)), ("eval_at", (2.5,))],
+     ("eval_at", (100, 0)), ("eval_at", (2.5,)), ("eval_at", 4000), ("eval_at", "4000")],
 )  # fmt: skip
 def test_bad_settings_are_refused(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):

@@ -10,7 +10,7 @@ reference 64x64 networks of github.com/1Konny/Beta-VAE).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -70,6 +70,10 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if isinstance(self.eval_at, str) or not isinstance(self.eval_at, Iterable):
+            raise ValueError(
+                f"eval_at is a sequence of steps, e.g. (8000, 16000); got {self.eval_at!r}"
+            )
         object.__setattr__(self, "eval_at", tuple(self.eval_at))  # hashable
         for value in self.eval_at:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
