@@ -84,4 +84,4 @@ claim procedural-dsprites --seeds 0 --table unfitted --models annealed-vae contr
 # the annealed VAE at the run scripts' γ = 100 beside the registry's 1000, which slows its
 # reconstruction (docs/models.md, benchmarks/annealed_vae_gamma.py)
 claim procedural-dsprites --seeds 0 1 2 --fit-schedules --table annealed-gamma --models vae \
-  annealed-vae --variant annealed-vae gamma=100 "$@"
+  annealed-vae --variant annealed-vae gamma=100 --versus "annealed-vae[capacity_steps=2667]" "$@"
