@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -164,6 +165,45 @@ def test_a_run_another_process_is_training_is_skipped(
     started.clear()
     run_sweep(runs, BUDGET, tmp_path, log=lines.append)  # released: now it runs
     assert started == ["vae__seed0", "beta-vae__seed0"]
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped mid-training (here its optimizer raises at the third step, after the
+    checkpoint of step 2) resumes from that checkpoint when the sweep runs again, says so, and
+    ends with exactly the scores and trajectory of a run that never stopped (CPU, one process)."""
+    budget = dataclasses.replace(BUDGET, steps=4)  # a checkpoint after every step
+    [run] = plan_runs(["l-vae"], [0])
+    run_sweep([run], budget, tmp_path / "whole", log=lambda _: None, storage="render")
+
+    adam_step = torch.optim.Adam.step
+    calls = 0
+
+    def step_that_stops_at_the_third(self: torch.optim.Adam, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("stopped here")
+        return adam_step(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.optim.Adam, "step", step_that_stops_at_the_third)
+        with pytest.raises(RunsFailedError):
+            run_sweep([run], budget, tmp_path / "stopped", log=lambda _: None, storage="render")
+    assert calls == 3
+    lines: list[str] = []
+    run_sweep([run], budget, tmp_path / "stopped", log=lines.append, storage="render")
+    assert lines == [
+        "1 runs: 0 already have result files, 1 to run (1 resume from a checkpoint)",
+        f"[1/1] {run.run_id}, resuming from step 2",
+    ]
+    whole = json.loads(result_path(tmp_path / "whole", run).read_text())
+    resumed = json.loads(result_path(tmp_path / "stopped", run).read_text())
+    assert resumed["scores"] == whole["scores"]
+    assert resumed["trajectory"] == whole["trajectory"]
+    assert [record["step"] for record in resumed["trajectory"]] == [1, 2, 3, 4]
 
 
 def test_a_failing_run_does_not_stop_the_sweep(

@@ -11,6 +11,8 @@ from helpers import parameters, procedural_batches, tiny_model
 from learnable_weights.training import CheckpointError, TrainConfig, train
 from learnable_weights.training.checkpoint import (
     CHECKPOINT_FORMAT,
+    checkpoint_path,
+    checkpoint_step,
     list_checkpoints,
     load_checkpoint,
     save_checkpoint,
@@ -27,6 +29,14 @@ def test_last_k_are_kept_in_step_order(tmp_path: Path) -> None:
         "step-000001000.pt",
     ]
     assert load_checkpoint(tmp_path / "step-000001000.pt")["step"] == 1000
+
+
+def test_checkpoint_step_reads_back_the_step_in_the_name(tmp_path: Path) -> None:
+    for step in (0, 7, 123_456_789, 10**10):  # past 9 digits the name just grows
+        assert checkpoint_step(checkpoint_path(tmp_path, step)) == step
+    for name in ("step-000000100.pt.abc.tmp", "step-.pt", "last.pt"):
+        with pytest.raises(ValueError, match=r"name should be step-<step>\.pt"):
+            checkpoint_step(tmp_path / name)
 
 
 def test_a_run_killed_while_writing_leaves_the_previous_checkpoint(

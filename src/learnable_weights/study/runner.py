@@ -57,7 +57,11 @@ from learnable_weights.study.reuse import (
     same_first_record,
 )
 from learnable_weights.training import SamplerBatches, TrainConfig, train
-from learnable_weights.training.checkpoint import latest_checkpoint, load_checkpoint
+from learnable_weights.training.checkpoint import (
+    checkpoint_step,
+    latest_checkpoint,
+    load_checkpoint,
+)
 from learnable_weights.training.run_dir import environment
 from learnable_weights.vae import LVAE
 
@@ -565,13 +569,21 @@ def run_sweep(
     pending = sorted(
         (run for run in runs if run.run_id not in done), key=lambda run: seed_order[run.seed]
     )
-    log(f"{len(runs)} runs: {len(done)} already have result files, {len(pending)} to run")
+    resumes = {run.run_id: step for run in pending if (step := _resume_step(sweep_dir, run))}
+    resuming = f" ({len(resumes)} resume from a checkpoint)" if resumes else ""
+    log(
+        f"{len(runs)} runs: {len(done)} already have result files, {len(pending)} to run" + resuming
+    )
     statuses: dict[str, str] = {}
     if jobs == 1:
         for index, run in enumerate(pending, 1):
             if result_path(sweep_dir, run).is_file():  # finished meanwhile by another process
                 continue
-            log(f"[{index}/{len(pending)}] {run.run_id}")
+            step = _resume_step(sweep_dir, run)
+            log(
+                f"[{index}/{len(pending)}] {run.run_id}"
+                + (f", resuming from step {step:,}" if step else "")
+            )
             statuses[run.run_id] = status = _run_job(
                 (run, budget, sweep_dir, str(device), storage, progress, tuple(reuse))
             )
@@ -592,7 +604,11 @@ def run_sweep(
         ):
             for index, (run_id, status) in enumerate(pool.imap_unordered(_run_task, tasks), 1):
                 statuses[run_id] = status
-                log(f"[{index}/{len(pending)}] {run_id}: {status}")
+                step = resumes.get(run_id)
+                log(
+                    f"[{index}/{len(pending)}] {run_id}: {status}"
+                    + (f" (resumed from step {step:,})" if step and status == _FINISHED else "")
+                )
     records = load_results(sweep_dir, runs, budget.as_dict())
     failed = sorted(run_id for run_id, status in statuses.items() if status.startswith("failed"))
     if failed:
@@ -654,6 +670,12 @@ def _run_job(task: _Task) -> str:
         if trained_in.is_file():
             return f"{_FINISHED}, evaluated the training of {json.loads(trained_in.read_text())['run']}"
         return _FINISHED
+
+
+def _resume_step(sweep_dir: Path, run: RunSpec) -> int | None:
+    """The step ``run`` would resume from (its latest checkpoint's), or ``None`` to start."""
+    latest = latest_checkpoint(result_path(sweep_dir, run).parent / "checkpoints")
+    return None if latest is None else checkpoint_step(latest)
 
 
 def _run_task(task: _Task) -> tuple[str, str]:

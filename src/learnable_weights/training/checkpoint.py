@@ -25,6 +25,7 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "CheckpointError",
     "checkpoint_path",
+    "checkpoint_step",
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
@@ -47,11 +48,23 @@ def checkpoint_path(folder: Path, step: int) -> Path:
     return folder / f"step-{step:09d}.pt"
 
 
+def checkpoint_step(path: Path) -> int:
+    """The step in a checkpoint's name ``step-<step>.pt`` (`checkpoint_path`'s inverse).
+
+    Raises:
+        ValueError: if ``path`` is not named like a checkpoint.
+    """
+    match = _NAME.match(path.name)
+    if match is None:
+        raise ValueError(f"{path} is not a checkpoint file: its name should be step-<step>.pt")
+    return int(match.group(1))
+
+
 def list_checkpoints(folder: Path) -> list[Path]:
     """The checkpoint files in ``folder``, oldest step first (temporary files excluded)."""
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
+    found = [(checkpoint_step(p), p) for p in folder.iterdir() if _NAME.match(p.name)]
     return [path for _, path in sorted(found)]
 
 
