@@ -7,7 +7,8 @@
 # numpy, scipy, scikit-learn, pytest, hypothesis; tqdm, matplotlib and pillow for the training
 # run) with this checkout on PYTHONPATH, fetches nothing, and bounds every step in time (about 6
 # minutes in all when nothing hangs, at most 13). GPU_CHECKS_ONLY="step ..." runs only the named
-# steps, e.g. GPU_CHECKS_ONLY="throughput train_paper" to fit a 10-minute slot in two calls. disentanglement_lib 1.5, which the speed comparison runs side by side, is installed from a
+# steps, e.g. GPU_CHECKS_ONLY="throughput train_paper" to fit a 10-minute slot in two calls.
+# disentanglement_lib 1.5, which the speed comparison runs side by side, is installed from a
 # wheel in .whl/ when one is there: beforehand, where pip can reach PyPI, run
 #   pip download --no-deps -d .whl "disentanglement-lib==1.5"
 # Each step's output goes to RESULTS_DIR/<step>.txt; the exit status is non-zero if any failed.

@@ -21,13 +21,11 @@ export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 models=(l-vae mdl-vae vae beta-vae annealed-vae controlvae dynamicvae sigma-vae
         --variant l-vae parameterization=simplex bias_penalty=5
         --variant sigma-vae likelihood=sigma-optimal-identity)
-timeout "${GPU_STUDY_SECONDS:-540}" "$python" examples/compare_models.py --models "${models[@]}" \
-    --out "$results/claim-20000" --seeds 0 1 --steps 20000 --lr 5e-4 --eval-steps 5000 10000 \
-    --evaluation study-fast-dci --fit-schedules --device cuda --jobs 10 2>&1 | tee "$results/gpu_study.txt"
+sweep=(--models "${models[@]}" --out "$results/claim-20000" --seeds 0 1 --steps 20000 --lr 5e-4
+       --eval-steps 5000 10000 --evaluation study-fast-dci --fit-schedules --device cuda)
+timeout "${GPU_STUDY_SECONDS:-540}" "$python" examples/compare_models.py "${sweep[@]}" --jobs 10 \
+    2>&1 | tee "$results/gpu_study.txt"
 status=${PIPESTATUS[0]}
 # tables from whatever finished, even when the time limit stopped the sweep
-"$python" examples/compare_models.py --models "${models[@]}" --out "$results/claim-20000" \
-    --seeds 0 1 --steps 20000 \
-    --lr 5e-4 --eval-steps 5000 10000 --evaluation study-fast-dci --fit-schedules --device cuda --tables-only 2>&1 \
-    | tee -a "$results/gpu_study.txt"
+"$python" examples/compare_models.py "${sweep[@]}" --tables-only 2>&1 | tee -a "$results/gpu_study.txt"
 exit "$status"
