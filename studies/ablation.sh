@@ -41,15 +41,17 @@ table() { "$python" examples/compare_models.py "${A[@]}" "$@" "${only[@]}"; }
 #    the chosen objective and rate (N, F) with each λ, regularizer form, scale and mdL-VAE, the
 #    initial values at the network's rate, and the baselines.
 table --table candidates --models vae --variant beta-vae beta=4 --variant beta-vae beta=2 \
-  --variant l-vae $N $F --variant l-vae $N bias_penalty=0 $F --variant l-vae $N bias_penalty=0.1 $F \
-  --variant l-vae $N bias_penalty=0.5 $F --variant l-vae $N bias_penalty=1 $F \
+  --variant l-vae $N $F --variant l-vae $N bias_penalty=0 $F \
+  --variant l-vae $N bias_penalty=0.1 $F --variant l-vae $N bias_penalty=0.5 $F \
+  --variant l-vae $N bias_penalty=1 $F \
   --variant l-vae $N bias_regularizer=abs-log-spread $F --variant l-vae $N uncertainty=liebel $F \
   --variant l-vae $N parameterization=simplex bias_penalty=5 $F \
   --variant l-vae $N parameterization=simplex bias_penalty=20 $F \
   --variant l-vae $N recon_scale=0.000244140625 kl_scale=0.1 $F --variant mdl-vae $N $F \
   --variant l-vae $N --variant l-vae $N "init_log_variances=[0,-1.386]" \
   --variant l-vae $N "init_log_variances=[0,-2.773]"
-# the rows of the rule that chose λ and the form (docs/ablation.md, "The choice"), all of them `candidates` rows
+# the rows of the rule that chose λ and the form (docs/ablation.md, "The choice"), all of them
+# `candidates` rows
 table "${B[@]}" --table choice --variant l-vae $N bias_penalty=0.1 $F --variant l-vae $N $F \
   --variant l-vae $N bias_penalty=0.5 $F --variant l-vae $N bias_penalty=1 $F \
   --variant l-vae $N bias_regularizer=abs-log-spread $F --variant l-vae $N uncertainty=liebel $F
@@ -74,9 +76,11 @@ table "${B[@]}" --table network --variant beta-vae beta=2 --variant l-vae $W \
 # β-VAE at β = 2, near where the learned β settles
 table "${B[@]}" --table lambda --variant beta-vae beta=2 \
   --variant l-vae $N bias_penalty=0 $F --variant l-vae $N bias_penalty=0.1 $F \
-  --variant l-vae $N $F --variant l-vae $N bias_penalty=0.5 $F --variant l-vae $N bias_penalty=1 $F \
+  --variant l-vae $N $F --variant l-vae $N bias_penalty=0.5 $F \
+  --variant l-vae $N bias_penalty=1 $F \
   --variant l-vae $W bias_penalty=0 $F --variant l-vae $W bias_penalty=0.1 $F \
-  --variant l-vae $W $F --variant l-vae $W bias_penalty=0.5 $F --variant l-vae $W bias_penalty=1 $F
+  --variant l-vae $W $F --variant l-vae $W bias_penalty=0.5 $F \
+  --variant l-vae $W bias_penalty=1 $F
 # the forms: abs-log-spread, Liebel, weights on the simplex (barrier 5 and 20)
 table "${B[@]}" --table forms --variant l-vae $N $F \
   --variant l-vae $N bias_regularizer=abs-log-spread $F --variant l-vae $N uncertainty=liebel $F \

@@ -12,9 +12,9 @@
 # controlvae, dynamicvae, sigma-vae) and mdl-vae (L-VAE with one weight per latent dimension, the
 # ablation's strongest row on DCI), the simplex form at barrier 5 (the ablation's strongest on MIG,
 # whose barrier is in nats, to see whether it carries over to RGB data untuned), β-VAE at its
-# registry default β = 4, σ-VAE with its Gaussian's mean on the decoder output itself as well as on
-# its sigmoid (likelihood=sigma-optimal-identity: the reference's sigmoid saturates on dSprites and
-# the model collapses, benchmarks/sigma_vae_saturation.py), and the KL schedules
+# registry default β = 4, σ-VAE with its Gaussian's mean on the decoder output itself as well as
+# on its sigmoid (likelihood=sigma-optimal-identity: the reference's sigmoid saturates on dSprites
+# and the model collapses, benchmarks/sigma_vae_saturation.py), and the KL schedules
 # of the annealed VAE, ControlVAE and DynamicVAE fitted to the 8,000 steps (--fit-schedules:
 # models.schedule_for_budget; their registry defaults time them for runs of 0.3 to 2 million
 # steps). Resumes.
@@ -75,12 +75,14 @@ for dataset in "${datasets[@]}"; do
     --models dynamicvae --variant dynamicvae set_point_start=20 beta_init=1 "$@"
 done
 # L-VAE's β ends at 1.37 on procedural dSprites and 1.77 on colour dSprites (table "results",
-# seeds 0 to 2): β-VAE at that β from the first step, beside L-VAE and the VAE, with the same seeds.
+# seeds 0 to 2): β-VAE at that β from the first step, beside L-VAE and the VAE, with the same
+# seeds.
 claim procedural-dsprites --seeds 0 1 2 --fit-schedules --table constant-beta --versus l-vae \
   --models l-vae vae --variant beta-vae beta=1.37 "$@"
 claim color-dsprites --seeds 0 1 2 --fit-schedules --table constant-beta --versus l-vae \
   --models l-vae vae --variant beta-vae beta=1.77 "$@"
-claim procedural-dsprites --seeds 0 --table unfitted --models annealed-vae controlvae dynamicvae "$@"
+claim procedural-dsprites --seeds 0 --table unfitted \
+  --models annealed-vae controlvae dynamicvae "$@"
 # the annealed VAE at the run scripts' γ = 100 beside the registry's 1000, which slows its
 # reconstruction (docs/models.md, benchmarks/annealed_vae_gamma.py)
 claim procedural-dsprites --seeds 0 1 2 --fit-schedules --table annealed-gamma --models vae \
