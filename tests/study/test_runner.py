@@ -196,7 +196,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_result(
     lines: list[str] = []
     run_sweep([run], budget, tmp_path / "stopped", log=lines.append, storage="render")
     assert lines == [
-        "1 runs: 0 already have result files, 1 to run (1 resume from a checkpoint)",
+        "1 run: 0 already have result files, 1 to run (1 resume from a checkpoint)",
         f"[1/1] {run.run_id}, resuming from step 2",
     ]
     whole = json.loads(result_path(tmp_path / "whole", run).read_text())

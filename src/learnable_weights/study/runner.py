@@ -571,9 +571,8 @@ def run_sweep(
     )
     resumes = {run.run_id: step for run in pending if (step := _resume_step(sweep_dir, run))}
     resuming = f" ({len(resumes)} resume from a checkpoint)" if resumes else ""
-    log(
-        f"{len(runs)} runs: {len(done)} already have result files, {len(pending)} to run" + resuming
-    )
+    runs_count = f"{len(runs)} run" + ("" if len(runs) == 1 else "s")
+    log(f"{runs_count}: {len(done)} already have result files, {len(pending)} to run{resuming}")
     statuses: dict[str, str] = {}
     if jobs == 1:
         for index, run in enumerate(pending, 1):
