@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, TypedDict
 
 import numpy as np
@@ -52,6 +53,23 @@ def test_equals_reference_for_the_same_seed(kind: str, encode_batch_size: int) -
     assert ours["eval_accuracy"] == expected["eval_accuracy"]
     # Every draw was made, in the same order: the streams end in the same place.
     assert random_state.randint(2**31) == reference_state.randint(2**31)
+
+
+@pytest.mark.reference
+def test_a_fit_stopped_at_the_iteration_limit_scores_as_the_reference_without_its_warning() -> None:
+    """Codes 100 times larger make lbfgs stop at the reference's ``max_iter=100``: the reference
+    warns, ours does not, and the scores are the same."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    data = FakeGroundTruth()
+    represent = linear_representation(100 * mixing_matrix("entangled"))
+    with pytest.warns(ConvergenceWarning):
+        expected, _ = _reference_beta_vae(data, represent, 0, **SIZES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        ours = beta_vae_score(data, represent, np.random.RandomState(0), **SIZES)
+    assert ours["train_accuracy"] == expected["train_accuracy"]
+    assert ours["eval_accuracy"] == expected["eval_accuracy"]
 
 
 @pytest.mark.reference

@@ -7,12 +7,32 @@ change a score silently.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from learnable_weights.metrics._validation import import_optional
 
-__all__ = ["logistic_regression_settings"]
+__all__ = ["logistic_regression_settings", "reference_iteration_limit"]
+
+
+@contextlib.contextmanager
+def reference_iteration_limit() -> Iterator[None]:
+    """Fits inside stop at the reference's iteration limit without scikit-learn's
+    ``ConvergenceWarning``.
+
+    The limit (``max_iter=100`` for ``LogisticRegression``, 1000 for ``LinearSVC``) is part of
+    the score as disentanglement_lib defines it: a fit that stops there is the reference's fit, and
+    the warning's advice, to raise ``max_iter``, would change the score. Codes on a large scale
+    (an encoder's means in the hundreds) reach the limit often; the warning said nothing about the
+    representation and interrupted the progress bars. Other warnings pass through.
+    """
+    ConvergenceWarning = import_optional("sklearn.exceptions").ConvergenceWarning
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        yield
 
 
 def logistic_regression_settings(random_state: Any = None) -> dict[str, Any]:

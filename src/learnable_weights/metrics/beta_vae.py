@@ -31,7 +31,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from learnable_weights.metrics._codes import CodeCache, CodeSource, code_source
-from learnable_weights.metrics._estimators import logistic_regression_settings
+from learnable_weights.metrics._estimators import (
+    logistic_regression_settings,
+    reference_iteration_limit,
+)
 from learnable_weights.metrics._progress import ProgressBar, progress_bar
 from learnable_weights.metrics._sampling import (
     GroundTruthData,
@@ -121,7 +124,8 @@ def beta_vae_score(
         )
         # The reference's LogisticRegression(random_state=random_state), every setting spelled out.
         model = linear_model.LogisticRegression(**logistic_regression_settings(random_state))
-        model.fit(train_points, train_labels)
+        with reference_iteration_limit():
+            model.fit(train_points, train_labels)
         train_accuracy = float(np.mean(model.predict(train_points) == train_labels))
         eval_points, eval_labels = _training_points(
             dataset, source, random_state, batch_size, num_eval, bar

@@ -10,7 +10,10 @@ from typing import TypedDict
 import numpy as np
 from numpy.typing import NDArray
 
-from learnable_weights.metrics._estimators import logistic_regression_settings
+from learnable_weights.metrics._estimators import (
+    logistic_regression_settings,
+    reference_iteration_limit,
+)
 from learnable_weights.metrics._validation import (
     FloatArray,
     IntArray,
@@ -93,7 +96,8 @@ def _explicitness(
     test_auc = np.zeros(factors.shape[1])
     for j in range(factors.shape[1]):
         classifier = linear_model.LogisticRegression(**logistic_regression_settings())
-        classifier.fit(features, factors[:, j])
+        with reference_iteration_limit():
+            classifier.fit(features, factors[:, j])
         for auc, x, y in (
             (train_auc, features, factors[:, j]),
             (test_auc, test_features, test_factors[:, j]),

@@ -9,6 +9,7 @@ from typing import Any, TypedDict
 import numpy as np
 from numpy.typing import NDArray
 
+from learnable_weights.metrics._estimators import reference_iteration_limit
 from learnable_weights.metrics._validation import (
     FloatArray,
     IntArray,
@@ -61,7 +62,8 @@ def _discrete_scores(
     for i in range(codes.shape[1]):
         feature, test_feature = codes[:, i : i + 1], test_codes[:, i : i + 1]
         for j in range(factors.shape[1]):
-            classifier = svm.LinearSVC(**LINEAR_SVC_SETTINGS).fit(feature, factors[:, j])
+            with reference_iteration_limit():
+                classifier = svm.LinearSVC(**LINEAR_SVC_SETTINGS).fit(feature, factors[:, j])
             scores[i, j] = np.mean(classifier.predict(test_feature) == test_factors[:, j])
     return scores
 
