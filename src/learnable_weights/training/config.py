@@ -1,6 +1,6 @@
 """What a training run needs to know: `TrainConfig`, and the named presets the examples share.
 
-``quick`` is a look at the whole pipeline that finishes on a 2-core CPU in about five minutes,
+``quick`` is a look at the whole pipeline that finishes on a 2-core CPU in five to eight minutes,
 evaluation included; ``paper`` is the reference setting of the baselines' dSprites runs and
 disentanglement_lib's study (latent 10, batch 64, Adam lr 1e-4, 300,000 steps: the
 ``unsupervised_study_v1`` model configs of github.com/google-research/disentanglement_lib; the
@@ -116,7 +116,7 @@ PRESETS: dict[str, Preset] = {
         eval="quick",
         log_every=50,
         checkpoint_every=1000,
-        description="a look at the whole pipeline: about five minutes on a 2-core CPU",
+        description="a look at the whole pipeline: five to eight minutes on a 2-core CPU",
     ),
     "paper": Preset(
         steps=300_000,
