@@ -147,3 +147,29 @@ def test_a_row_whose_beta_changes_sign_is_drawn_on_its_own_panel_and_named(
     legend = lower.get_legend()
     assert top.get_legend() is None
     assert [text.get_text() for text in legend.get_texts()] == [call["label"] for call in plotted]
+
+
+@pytest.mark.parametrize(
+    ("seeds", "title"),
+    [
+        (1, "β applied over training (one seed per row)"),
+        (2, "β applied over training (geometric mean over seeds; band: min–max)"),
+    ],
+)
+def test_the_title_names_a_mean_over_seeds_only_where_a_row_has_several(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seeds: int, title: str
+) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.axes
+
+    titles: list[str] = []
+    original = matplotlib.axes.Axes.set_title
+
+    def recording(self: matplotlib.axes.Axes, label: str, *args: Any, **kwargs: Any) -> Any:
+        titles.append(label)
+        return original(self, label, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", recording)
+    records = [_record("vae", [1.0, 1.0])] + [_record("beta-vae", [4.0, 4.0])] * seeds
+    plot_beta_trajectories(records, tmp_path / "b.png")
+    assert titles == [title]

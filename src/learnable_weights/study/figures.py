@@ -80,6 +80,14 @@ def beta_curves(records: Sequence[Mapping[str, Any]]) -> list[BetaCurve]:
     return curves
 
 
+def _summary(curves: Sequence[BetaCurve], mean: str) -> str:
+    """How the curves summarise their seeds, for a title: no mean where every row has one seed
+    (table ``unfitted`` of the claim has seed 0 only)."""
+    if all(curve.seeds == 1 for curve in curves):
+        return "one seed per row"
+    return f"{mean} mean over seeds; band: min–max"
+
+
 def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """One line per label: β against the training step, averaged over the label's seeds (the
     shaded band spans their minimum to maximum; :func:`beta_curves`), on a log axis, as β ranges
@@ -151,17 +159,19 @@ def plot_beta_trajectories(records: Sequence[Mapping[str, Any]], path: Path) -> 
             )
     if signed and signed_axes is None:  # every row changes sign: one linear axis
         axes.set_yscale("linear")
-        axes.set_title("β applied over training (arithmetic mean over seeds; band: min–max)")
+        axes.set_title(f"β applied over training ({_summary(curves, 'arithmetic')})")
     else:
         axes.set_yscale("log")
-        axes.set_title("β applied over training (geometric mean over seeds; band: min–max)")
+        axes.set_title(f"β applied over training ({_summary(curves, 'geometric')})")
     axes.set_ylabel("β = KL weight / reconstruction weight")
     axes.grid(True, which="both", alpha=0.3)
     last = axes
     if signed_axes is not None:
         signed_axes.set_yscale("linear")
         signed_axes.set_ylabel("β (linear)")
-        signed_axes.set_title("rows whose β changes sign (arithmetic mean over seeds)", fontsize=9)
+        signed_axes.set_title(
+            f"rows whose β changes sign ({_summary(signed, 'arithmetic')})", fontsize=9
+        )
         signed_axes.grid(True, alpha=0.3)
         last = signed_axes
     last.set_xlabel("training step")
