@@ -129,3 +129,17 @@ def test_markdown_and_csv_tables() -> None:
     first = rows[0]
     assert first["label"] == "vae" and first["score"] == "mig"
     assert float(first["mean"]) == pytest.approx(0.02) and first["rank"] == "3"
+
+
+def test_written_files_get_the_usual_file_mode_not_a_temporary_files(tmp_path: Path) -> None:
+    """``tempfile.mkstemp`` makes 0600 files: tables written through it were private."""
+    import os
+
+    from learnable_weights.study.results import write_text_atomic
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    path = tmp_path / "table.md"
+    write_text_atomic(path, "| a |\n")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert path.read_text() == "| a |\n"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from learnable_weights.study.plan import RunSpec
+from learnable_weights.training.files import readable_mode
 
 __all__ = [
     "DISENTANGLEMENT_SCORES",
@@ -95,7 +96,8 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def write_bytes_atomic(path: Path, content: bytes) -> None:
     """Writes ``content`` to ``path`` through a temporary file in the same folder and a rename,
-    so that a reader (or a run killed mid-write) never sees half a file."""
+    so that a reader (or a run killed mid-write) never sees half a file. The file gets the mode
+    ``open`` would give it (``0o666`` less the umask), not the temporary file's private 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -103,6 +105,7 @@ def write_bytes_atomic(path: Path, content: bytes) -> None:
             file.write(content)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, readable_mode())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
